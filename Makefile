@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make dev` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi
+
+.PHONY: dev test venv venv-dev lint format bench clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+venv-dev: $(BIN)/.installed-dev
+
+## make dev: the whole system with demo data at http://127.0.0.1:5000 (Ctrl-C stops it all)
+dev: venv
+	@bash scripts/dev.sh
+
+## make test: the whole test suite (starts what it needs; see tests/conftest.py)
+test: venv-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv-dev
+	$(BIN)/ruff check portal workers tests schedules.py wsgi.py
+	$(BIN)/ruff format --check portal workers tests schedules.py wsgi.py
+
+format: venv-dev
+	$(BIN)/ruff format portal workers tests schedules.py wsgi.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,44 @@
+"""Attendance threshold monitoring: Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Mapping
+
+from flask import Flask
+
+from portal.config import load_config
+from portal.extensions import db, migrate
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the Flask app: config from the environment (or ``test_config``), extensions, blueprints."""
+    app = Flask(__name__, instance_relative_config=True)
+    env = dict(os.environ)
+    if test_config is not None:
+        env.setdefault("FLASK_ENV", "testing")
+    app.config.from_mapping(load_config(env, app.instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    _configure_logging(app)
+
+    from portal import models  # noqa: F401  (registers the tables on db.metadata)
+    from portal.blueprints import register_blueprints
+    from portal.cli import register_commands
+    from portal.errors import register_error_handlers
+
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

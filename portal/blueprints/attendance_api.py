@@ -1,0 +1,59 @@
+"""``POST /api/attendance``: a JSON list of attendance records, all written or none."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+
+from portal.auth import require_api_role
+from portal.domain.records import ATTENDANCE_FIELDS, parse_attendance
+from portal.services import attendance
+
+bp = Blueprint("attendance_api", __name__, url_prefix="/api")
+
+MAX_RECORDS = 10_000
+
+
+@bp.post("/attendance")
+@require_api_role("admin")
+def post_attendance():
+    """Validate every record, then write them in one transaction; 400 lists every problem."""
+    if not request.is_json:
+        abort(415, description="Send the records as JSON (Content-Type: application/json).")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        abort(400, description="The request body is not valid JSON.")
+    if isinstance(payload, dict) and isinstance(payload.get("records"), list):
+        payload = payload["records"]
+    if not isinstance(payload, list):
+        abort(400, description="Expected a JSON list of attendance records.")
+    if not payload:
+        abort(400, description="The list of records is empty.")
+    if len(payload) > MAX_RECORDS:
+        abort(413, description=f"At most {MAX_RECORDS} records per request; got {len(payload)}.")
+    latest = attendance.latest_allowed_date()
+    problems, records, seen = [], [], {}
+    for index, item in enumerate(payload):
+        if not isinstance(item, dict):
+            problems.append({"index": index, "errors": ["record must be a JSON object"]})
+            continue
+        unknown = sorted(set(item) - set(ATTENDANCE_FIELDS))
+        record, errors = parse_attendance(item, latest=latest)
+        if unknown:
+            errors = errors + [f"unknown field(s) {', '.join(u[:40] for u in unknown[:5])}"]
+            record = None
+        if record is not None:
+            key = (record.student_number, record.course_code, record.date, record.slot)
+            if key in seen:
+                errors, record = [f"duplicates record {seen[key]} (same student, course, date, slot)"], None
+            else:
+                seen[key] = index
+        if errors:
+            problems.append({"index": index, "errors": errors})
+        else:
+            records.append(record)
+    if problems:
+        return jsonify({"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}), 400
+    pairs, problems = attendance.save_attendance(records)
+    if problems:
+        return jsonify({"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}), 400
+    return jsonify({"success": True, "data": {"saved": len(records), "pairs": len(pairs)}}), 201

@@ -1,0 +1,84 @@
+"""``flask import`` and ``flask demo seed``."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from flask.cli import with_appcontext
+
+from portal.cli.connectivity import needs_database
+from portal.services import demo, importing
+
+MAX_ERRORS_SHOWN = 50
+
+
+@click.command("import")
+@click.argument("kind", type=click.Choice(importing.KINDS))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--skip-invalid", is_flag=True, help="Write the good rows and report the bad ones.")
+@with_appcontext
+@needs_database
+def import_command(kind: str, path: str, skip_invalid: bool) -> None:
+    """Import students, courses or attendance from a CSV file.
+
+    A file with any bad row writes nothing unless --skip-invalid is given.
+    """
+    started = time.monotonic()
+    last_report = [started]
+
+    def progress(result: importing.ImportResult) -> None:
+        now = time.monotonic()
+        if now - last_report[0] >= 2:
+            last_report[0] = now
+            click.echo(f"  ... {result.rows_read:,} rows read, {result.rows_invalid:,} invalid", err=True)
+
+    with open(path, "rb") as stream:
+        try:
+            result = importing.import_csv(kind, stream, skip_invalid=skip_invalid, progress=progress)
+        except importing.ImportFileError as exc:
+            raise click.ClickException(f"{path}: {exc}; nothing was written.") from None
+    for error in result.errors[:MAX_ERRORS_SHOWN]:
+        click.echo(f"{path}: {error}", err=True)
+    if len(result.errors) > MAX_ERRORS_SHOWN:
+        click.echo(f"{path}: ... and {len(result.errors) - MAX_ERRORS_SHOWN:,} more bad rows", err=True)
+    elapsed = time.monotonic() - started
+    if result.errors and not result.committed:
+        raise click.ClickException(
+            f"{path}: {len(result.errors):,} bad row(s) of {result.rows_read:,}; nothing was written "
+            "(fix them, or pass --skip-invalid to import the good rows)."
+        )
+    click.echo(
+        f"Imported {result.rows_written:,} {kind} row(s) from {path} in {elapsed:.1f}s"
+        + (f"; skipped {len(result.errors):,} bad row(s)" if result.errors else "")
+        + "."
+    )
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """Demo data for trying the portal."""
+
+
+@demo_group.command("seed")
+@click.option("--students", default=300, show_default=True, type=click.IntRange(1, 500_000))
+@click.option("--courses", default=8, show_default=True, type=click.IntRange(1, 200))
+@click.option("--sessions", default=12, show_default=True, type=click.IntRange(1, 200), help="Sessions held so far per course.")
+@click.option("--seed", default=1405, show_default=True, help="Random seed (same seed, same university).")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has students.")
+@with_appcontext
+@needs_database
+def demo_seed(students: int, courses: int, sessions: int, seed: int, if_empty: bool) -> None:
+    """Fill a demo university: courses, students, enrollments and a term of attendance."""
+    if if_empty and demo.has_students():
+        click.echo("Demo data not added: the database already has students.")
+        return
+
+    def progress(message: str) -> None:
+        click.echo(f"  {message}", err=True)
+
+    summary = demo.seed(students=students, courses=courses, sessions=sessions, seed=seed, progress=progress)
+    click.echo(
+        f"Seeded {summary['students']:,} students, {summary['courses']} courses, "
+        f"{summary['enrollments']:,} enrollments and {summary['records']:,} attendance records."
+    )

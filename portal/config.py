@@ -1,0 +1,111 @@
+"""Configuration: the one place that reads the environment.
+
+Everything else reads ``current_app.config`` or receives values as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEVELOPMENT_SECRET = "dev-only-not-secret"
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    raw = env.get(name, default)
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not (Decimal(0) <= value <= Decimal(100)) and name.endswith("_THRESHOLD"):
+        raise ConfigError(f"{name} must be between 0 and 100, got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _minutes_list(env: Mapping[str, str], name: str, default: str) -> tuple[int, ...]:
+    raw = env.get(name, default)
+    try:
+        values = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be comma-separated whole minutes, got {raw!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{name} must list at least one positive delay, got {raw!r}")
+    return values
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
+    """Return the Flask config built from ``env`` (default: ``os.environ``).
+
+    Raises ConfigError naming the variable when a value is malformed.
+    """
+    env = os.environ if env is None else env
+    instance = Path(instance_path or "instance")
+    environment = env.get("FLASK_ENV", env.get("PORTAL_ENV", "production")).lower()
+    development = environment in {"development", "dev", "test", "testing"} or _bool(env, "FLASK_DEBUG", False)
+    secret = env.get("SECRET_KEY", "")
+    if not secret:
+        if not development:
+            raise ConfigError(
+                "SECRET_KEY is not set: set SECRET_KEY to a long random value "
+                "(or FLASK_ENV=development for a local, insecure key)"
+            )
+        secret = DEVELOPMENT_SECRET
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{(instance / 'attendance.db').resolve()}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    return {
+        "ENVIRONMENT": environment,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        "SMTP_URL": env.get("SMTP_URL", ""),
+        "MAIL_FROM": env.get("MAIL_FROM", "attendance-office@university.example"),
+        "WEBHOOK_URL": env.get("WEBHOOK_URL", ""),
+        "WARNING_THRESHOLD": _decimal(env, "WARNING_THRESHOLD", "80"),
+        "MAHROOM_THRESHOLD": _decimal(env, "MAHROOM_THRESHOLD", "75"),
+        "TASDIQ_THRESHOLD": _decimal(env, "TASDIQ_THRESHOLD", "85"),
+        "ATTENDANCE_MIN_HELD_HOURS": _decimal(env, "ATTENDANCE_MIN_HELD_HOURS", "0"),
+        "RETRY_DELAYS_MINUTES": _minutes_list(env, "RETRY_DELAYS_MINUTES", "15,30,60"),
+        "SCAN_BATCH_SIZE": _int(env, "SCAN_BATCH_SIZE", 500, minimum=1),
+        "AUDIT_RETENTION_DAYS": _int(env, "AUDIT_RETENTION_DAYS", 90, minimum=1),
+        "AUDIT_ARCHIVE_CHUNK": _int(env, "AUDIT_ARCHIVE_CHUNK", 1000, minimum=1),
+        "DELIVERY_TIMEOUT_SECONDS": _int(env, "DELIVERY_TIMEOUT_SECONDS", 10, minimum=1),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 5 * 1024 * 1024, minimum=1024),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", not development),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "LOG_FORMAT": env.get("LOG_FORMAT", "text"),
+        "UNIVERSITY_TIMEZONE": env.get("UNIVERSITY_TIMEZONE", "Asia/Kabul"),
+    }

@@ -1,0 +1,1 @@
+"""Pure domain rules: no Flask, SQLAlchemy, Redis or RQ imports here."""

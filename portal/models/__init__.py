@@ -1,0 +1,24 @@
+"""Database models, one module per concern; import them from here."""
+
+from portal.models.alerts import Alert, Delivery, InboxMessage, Notification
+from portal.models.audit import AuditLog, AuditLogArchive
+from portal.models.auth import ApiToken, User
+from portal.models.jobs import JobRun, JobState
+from portal.models.people import AttendanceRecord, Course, Enrollment, Student
+
+__all__ = [
+    "Alert",
+    "ApiToken",
+    "AttendanceRecord",
+    "AuditLog",
+    "AuditLogArchive",
+    "Course",
+    "Delivery",
+    "Enrollment",
+    "InboxMessage",
+    "JobRun",
+    "JobState",
+    "Notification",
+    "Student",
+    "User",
+]

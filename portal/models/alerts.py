@@ -1,0 +1,141 @@
+"""Alerts (one per crossing), their notifications, per-channel deliveries and the inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.models.types import HourTotal, JsonDocument, Rate
+
+ALERT_KINDS = ("warning", "mahroom", "tasdiq")
+CHANNELS = ("inbox", "email", "webhook")
+# pending: waiting for its next attempt; sent; dead: gave up (visible for a manual retry);
+# cancelled: cleared from the retry queue by an operator; skipped: channel not configured.
+DELIVERY_STATUSES = ("pending", "sent", "dead", "cancelled", "skipped")
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Alert(db.Model):
+    """One crossing of a threshold by a (student, course): open while the condition holds."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8), default="open")
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    rate: Mapped[Decimal] = mapped_column(Rate)
+    threshold: Mapped[Decimal] = mapped_column(Rate)
+    held_hours: Mapped[Decimal] = mapped_column(HourTotal)
+    absent_hours: Mapped[Decimal] = mapped_column(HourTotal)
+    excused_hours: Mapped[Decimal] = mapped_column(HourTotal)
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_rate: Mapped[Decimal | None] = mapped_column(Rate)
+
+    student = relationship("Student")
+    course = relationship("Course")
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('warning', 'mahroom', 'tasdiq')", name="kind_known"),
+        CheckConstraint("status IN ('open', 'resolved')", name="status_known"),
+        # Exactly one open alert per (student, course, kind): the crossing guard that
+        # concurrent, repeated or crashed-and-re-run scans cannot get past.
+        Index(
+            "uq_alerts_one_open_per_crossing",
+            "student_id",
+            "course_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_alerts_course_status", "course_id", "status"),
+        Index("ix_alerts_student_course", "student_id", "course_id"),
+        Index("ix_alerts_opened_at", "opened_at"),
+    )
+
+
+class Notification(db.Model):
+    """The message for one alert; one per alert that opened unsuppressed."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), unique=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict] = mapped_column(JsonDocument, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    alert = relationship("Alert")
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="notification")
+
+
+class Delivery(db.Model):
+    """One notification to one recipient on one channel, with its attempts."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    notification: Mapped[Notification] = relationship(back_populates="deliveries")
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", "recipient"),
+        CheckConstraint(
+            "status IN ('pending', 'sent', 'dead', 'cancelled', 'skipped')", name="status_known"
+        ),
+        CheckConstraint("channel IN ('inbox', 'email', 'webhook')", name="channel_known"),
+        Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
+        Index("ix_deliveries_status_kind_attempts", "status", "kind", "attempts"),
+    )
+
+
+class InboxMessage(db.Model):
+    """An in-app message for a student (the ``inbox`` channel)."""
+
+    __tablename__ = "inbox_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), unique=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -1,0 +1,100 @@
+"""Students, courses, enrollments and attendance records."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.models.types import HourTotal, Hours
+
+ATTENDANCE_STATUSES = ("present", "late", "absent", "sick", "leave")
+
+
+class Student(db.Model):
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_number: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    guardian_email: Mapped[str | None] = mapped_column(String(254))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    enrollments: Mapped[list[Enrollment]] = relationship(back_populates="student")
+
+    __table_args__ = (Index("ix_students_active_id", "active", "id"),)
+
+
+class Course(db.Model):
+    __tablename__ = "courses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Enrollment(db.Model):
+    """A student in a course, with running hour totals kept in step with the records.
+
+    The totals are rewritten from the attendance records in the same transaction as every
+    attendance write, so a scan reads one row per (student, course) instead of every record.
+    """
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    held_hours: Mapped[Decimal] = mapped_column(HourTotal, default=Decimal("0"), server_default="0")
+    absent_hours: Mapped[Decimal] = mapped_column(HourTotal, default=Decimal("0"), server_default="0")
+    excused_hours: Mapped[Decimal] = mapped_column(HourTotal, default=Decimal("0"), server_default="0")
+    totals_updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    student: Mapped[Student] = relationship(back_populates="enrollments")
+    course: Mapped[Course] = relationship()
+
+    __table_args__ = (UniqueConstraint("student_id", "course_id"),)
+
+
+class AttendanceRecord(db.Model):
+    __tablename__ = "attendance_records"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    date: Mapped[date] = mapped_column(Date)
+    slot: Mapped[int] = mapped_column(SmallInteger)
+    hours: Mapped[Decimal] = mapped_column(Hours)
+    status: Mapped[str] = mapped_column(String(8))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("student_id", "course_id", "date", "slot"),
+        CheckConstraint("hours > 0", name="hours_positive"),
+        CheckConstraint(
+            "status IN ('present', 'late', 'absent', 'sick', 'leave')", name="status_known"
+        ),
+        Index("ix_attendance_records_course_date", "course_id", "date"),
+    )

@@ -1,0 +1,1 @@
+"""Services: the operations the views, the CLI and the workers call."""

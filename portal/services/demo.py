@@ -1,0 +1,131 @@
+"""A realistic demo university with students spread around every threshold."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select
+
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.models import AttendanceRecord, Course, Enrollment, Student
+from portal.services.attendance import latest_allowed_date, recompute_totals
+from portal.services.upsert import insert_ignore
+
+COURSE_TITLES = [
+    ("CS101", "Introduction to Programming"),
+    ("MATH110", "Calculus I"),
+    ("PHYS120", "Physics I"),
+    ("ENG101", "Academic English"),
+    ("DARI102", "Dari Literature"),
+    ("CHEM101", "General Chemistry"),
+    ("STAT201", "Probability and Statistics"),
+    ("ECON101", "Principles of Economics"),
+    ("HIST110", "History of Afghanistan"),
+    ("BIO101", "Biology I"),
+]
+FIRST = ["Ahmad", "Fatima", "Mohammad", "Zahra", "Ali", "Maryam", "Hamid", "Shabnam", "Farid", "Nilofar", "Omid", "Parwana", "Karim", "Sodaba", "Javid", "Laila"]
+LAST = ["Ahmadi", "Rahimi", "Karimi", "Hashimi", "Noori", "Sultani", "Haidari", "Popal", "Wardak", "Amiri", "Sadat", "Nazari"]
+# (share of enrollments, absent sessions range, sick/leave sessions range) as fractions of sessions.
+PROFILES = [
+    (0.55, (0.0, 0.08), (0.0, 0.0)),  # attending well
+    (0.12, (0.12, 0.20), (0.0, 0.0)),  # around the warning line (80 %)
+    (0.10, (0.20, 0.25), (0.0, 0.0)),  # warning, near mahroom (75 %)
+    (0.08, (0.25, 0.45), (0.0, 0.0)),  # mahroom
+    (0.15, (0.0, 0.10), (0.08, 0.25)),  # sick or on leave: tasdiq
+]
+CHUNK = 5000
+
+
+def has_students() -> bool:
+    """True when the database already holds at least one student."""
+    return db.session.execute(select(func.count()).select_from(Student)).scalar_one() > 0
+
+
+def _profile(rng: random.Random):
+    pick = rng.random()
+    for share, absent, excused in PROFILES:
+        if pick < share:
+            return absent, excused
+        pick -= share
+    return PROFILES[0][1], PROFILES[0][2]
+
+
+def seed(*, students: int, courses: int, sessions: int, seed: int, progress: Callable[[str], None] | None = None) -> dict:
+    """Insert a demo university and return counts of what was written."""
+    rng = random.Random(seed)
+    session = db.session
+    say = progress or (lambda message: None)
+    titles = (COURSE_TITLES * (courses // len(COURSE_TITLES) + 1))[:courses]
+    course_rows = [{"code": code if i < len(COURSE_TITLES) else f"{code}-{i // len(COURSE_TITLES)}", "title": title} for i, (code, title) in enumerate(titles)]
+    insert_ignore(session, Course, course_rows, ["code"])
+    course_ids = list(session.execute(select(Course.id).where(Course.code.in_([c["code"] for c in course_rows]))).scalars())
+    start_number = session.execute(select(func.count()).select_from(Student)).scalar_one()
+    student_rows = []
+    for i in range(students):
+        number = f"S{start_number + i + 1:06d}"
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        student_rows.append(
+            {
+                "student_number": number,
+                "name": f"{first} {last}",
+                "email": f"{number.lower()}@students.university.example",
+                "guardian_email": f"guardian.{number.lower()}@family.example" if rng.random() < 0.6 else None,
+                "active": rng.random() > 0.02,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        )
+    insert_ignore(session, Student, student_rows, ["student_number"])
+    numbers = [r["student_number"] for r in student_rows]
+    say(f"{students:,} students written")
+    today = latest_allowed_date()
+    term_start = today - timedelta(days=7 * sessions)
+    records_written = enrollments = 0
+    now = utcnow()
+    for start in range(0, len(numbers), 1000):
+        ids = list(session.execute(select(Student.id).where(Student.student_number.in_(numbers[start : start + 1000]))).scalars())
+        pending: list[dict] = []
+        pairs = []
+        for sid in ids:
+            for cid in rng.sample(course_ids, k=min(len(course_ids), rng.randint(4, 6))):
+                pairs.append({"student_id": sid, "course_id": cid, "active": True, "created_at": now})
+                pending.extend(_term(rng, sid, cid, sessions, term_start))
+        insert_ignore(session, Enrollment, pairs, ["student_id", "course_id"])
+        enrollments += len(pairs)
+        for chunk_start in range(0, len(pending), CHUNK):
+            session.execute(insert(AttendanceRecord), pending[chunk_start : chunk_start + CHUNK])
+        records_written += len(pending)
+        enrollment_ids = list(session.execute(select(Enrollment.id).where(Enrollment.student_id.in_(ids))).scalars())
+        recompute_totals(session, enrollment_ids)
+        session.commit()
+        say(f"{min(start + 1000, len(numbers)):,}/{len(numbers):,} students' attendance written")
+    return {"students": students, "courses": len(course_ids), "enrollments": enrollments, "records": records_written}
+
+
+def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: date) -> list[dict]:
+    (absent_lo, absent_hi), (excused_lo, excused_hi) = _profile(rng)
+    held = max(1, sessions - rng.randint(0, 2))
+    absent = round(held * rng.uniform(absent_lo, absent_hi))
+    excused = round(held * rng.uniform(excused_lo, excused_hi))
+    statuses = ["absent"] * absent + [rng.choice(["sick", "leave"]) for _ in range(excused)]
+    statuses = statuses[:held]
+    statuses += [rng.choice(["present"] * 9 + ["late"]) for _ in range(held - len(statuses))]
+    rng.shuffle(statuses)
+    hours = Decimal(rng.choice(["2", "2", "2", "1.5", "3"]))
+    now = utcnow()
+    return [
+        {
+            "student_id": sid,
+            "course_id": cid,
+            "date": term_start + timedelta(days=7 * n),
+            "slot": 1,
+            "hours": hours,
+            "status": status,
+            "recorded_at": now,
+        }
+        for n, status in enumerate(statuses)
+    ]

@@ -1,0 +1,201 @@
+"""CSV imports of students, courses and attendance: streamed, validated, all-or-nothing.
+
+A file is read row by row and written in chunks inside one transaction; when any row is bad
+the transaction is rolled back (nothing written) unless ``skip_invalid`` is set, in which case
+the good rows are kept and the bad ones reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO
+
+from portal.domain.records import (
+    ATTENDANCE_FIELDS,
+    COURSE_FIELDS,
+    STUDENT_FIELDS,
+    missing_fields,
+    parse_attendance,
+    parse_course,
+    parse_student,
+)
+from portal.extensions import db
+from portal.models import Course, Student
+from portal.services import attendance
+from portal.services.upsert import upsert
+
+CHUNK_ROWS = 2000
+KINDS = ("students", "courses", "attendance")
+
+
+@dataclass
+class RowError:
+    line: int
+    reasons: list[str]
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {'; '.join(self.reasons)}"
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    rows_read: int = 0
+    rows_written: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    committed: bool = False
+    pairs: set = field(default_factory=set)
+
+    @property
+    def rows_invalid(self) -> int:
+        return len(self.errors)
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (not UTF-8, no header, missing columns)."""
+
+
+def _rows(stream: IO[bytes], required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.DictReader(text)
+    try:
+        header = reader.fieldnames
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"line 1: the file is not UTF-8 text ({exc.reason})") from None
+    if not header:
+        raise ImportFileError("line 1: the file is empty (expected a header row)")
+    reader.fieldnames = [h.strip() for h in header]
+    missing = missing_fields(reader.fieldnames, required)
+    if missing:
+        raise ImportFileError(f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(required)}")
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"line {reader.line_num + 1}: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise ImportFileError(f"line {reader.line_num}: {exc}") from None
+        if None in row:
+            yield reader.line_num, {"__extra__": row.pop(None), **row}
+        else:
+            yield reader.line_num, row
+
+
+def import_csv(
+    kind: str,
+    stream: IO[bytes],
+    *,
+    skip_invalid: bool = False,
+    progress: Callable[[ImportResult], None] | None = None,
+) -> ImportResult:
+    """Import one CSV file of ``kind`` (students, courses or attendance); return what happened.
+
+    Raises ImportFileError when the file as a whole is unreadable; row problems are reported
+    in the result with their line numbers.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
+    result = ImportResult(kind)
+    required = {"students": STUDENT_FIELDS, "courses": COURSE_FIELDS, "attendance": ATTENDANCE_FIELDS}[kind]
+    # Students' optional columns may be absent from a file; the rest are required.
+    if kind == "students":
+        required = ("student_number", "name")
+    writer = {"students": _write_students, "courses": _write_courses, "attendance": _write_attendance}[kind]
+    parse = {"students": parse_student, "courses": parse_course}.get(kind)
+    latest = attendance.latest_allowed_date() if kind == "attendance" else None
+    session = db.session
+    chunk: list[tuple[int, object]] = []
+    seen: dict[tuple, int] = {}
+    try:
+        for line, row in _rows(stream, required):
+            result.rows_read += 1
+            if "__extra__" in row:
+                result.errors.append(RowError(line, ["more fields than the header has columns"]))
+                continue
+            if kind == "attendance":
+                value, reasons = parse_attendance(row, latest=latest)
+                key = (value.student_number, value.course_code, value.date, value.slot) if value else None
+            else:
+                value, reasons = parse(row)  # type: ignore[misc]
+                key = (value.student_number if kind == "students" else value.code,) if value else None
+            if key is not None:
+                if key in seen:
+                    reasons = [f"duplicates line {seen[key]} (same key)"]
+                    value = None
+                else:
+                    seen[key] = line
+            if reasons:
+                result.errors.append(RowError(line, reasons))
+                continue
+            chunk.append((line, value))
+            if len(chunk) >= CHUNK_ROWS:
+                writer(session, chunk, result, write=skip_invalid or not result.errors)
+                chunk = []
+                if progress:
+                    progress(result)
+            if len(seen) > 2_000_000:
+                seen.clear()  # bound memory on enormous files; the database keeps keys unique anyway
+        writer(session, chunk, result, write=skip_invalid or not result.errors)
+        if result.errors and not skip_invalid:
+            session.rollback()
+            result.rows_written = 0
+            result.pairs = set()
+            return result
+        session.commit()
+        result.committed = True
+    except BaseException:
+        session.rollback()
+        raise
+    if progress:
+        progress(result)
+    if result.pairs:
+        attendance.after_attendance_saved(result.pairs)
+    return result
+
+
+def _write_students(session, chunk, result: ImportResult, *, write: bool) -> None:
+    if not write or not chunk:
+        return
+    upsert(
+        session,
+        Student,
+        [
+            {"student_number": s.student_number, "name": s.name, "email": s.email, "guardian_email": s.guardian_email, "active": s.active}
+            for _, s in chunk
+        ],
+        ["student_number"],
+        ["name", "email", "guardian_email", "active"],
+    )
+    result.rows_written += len(chunk)
+
+
+def _write_courses(session, chunk, result: ImportResult, *, write: bool) -> None:
+    if not write or not chunk:
+        return
+    upsert(session, Course, [{"code": c.code, "title": c.title} for _, c in chunk], ["code"], ["title"])
+    result.rows_written += len(chunk)
+
+
+def _write_attendance(session, chunk, result: ImportResult, *, write: bool) -> None:
+    if not chunk:
+        return
+    students, courses = attendance.resolve_ids(session, (r.student_number for _, r in chunk), (r.course_code for _, r in chunk))
+    rows = []
+    for line, rec in chunk:
+        reasons = []
+        if rec.student_number not in students:
+            reasons.append(f"unknown student {rec.student_number!r}")
+        if rec.course_code not in courses:
+            reasons.append(f"unknown course {rec.course_code!r}")
+        if reasons:
+            result.errors.append(RowError(line, reasons))
+        else:
+            rows.append((students[rec.student_number], courses[rec.course_code], rec))
+    if write:
+        result.pairs |= attendance.write_records(session, rows)
+        result.rows_written += len(rows)
