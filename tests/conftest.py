@@ -3,6 +3,7 @@ SQL differs), the app, its test client and CLI runner, and an in-process RQ work
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from sqlalchemy import create_engine, text
+
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
@@ -124,6 +127,18 @@ def _truncate_postgres(url: str) -> None:
     engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests run in their own app context, as in production.
+
+    The fixtures keep an app context pushed for the test body; without this, Flask would
+    reuse it for every request and ``g`` (the signed-in user, the API caller) and the
+    database session would leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 def _make_app(database_url: str, redis_url: str, **overrides):
     config = {
         "TESTING": True,
@@ -135,6 +150,7 @@ def _make_app(database_url: str, redis_url: str, **overrides):
     }
     config.update(overrides)
     app = create_app(config)
+    app.test_client_class = IsolatedClient
     worker_context.use_app(app)
     return app
 
