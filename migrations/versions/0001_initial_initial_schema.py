@@ -78,6 +78,25 @@ def upgrade():
         batch_op.create_index('ix_job_runs_job_queued', ['job_name', 'queued_at'], unique=False)
         batch_op.create_index('ix_job_runs_status', ['status'], unique=False)
 
+    op.create_table('scan_batches',
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('batch_no', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('first_student_id', sa.Integer(), nullable=False),
+    sa.Column('last_student_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('students_checked', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('warning_opened', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('mahroom_opened', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('tasdiq_opened', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('suppressed', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('resolved', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('notifications_queued', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.CheckConstraint("status IN ('queued', 'done', 'error')", name=op.f('ck_scan_batches_status_known')),
+    sa.ForeignKeyConstraint(['run_id'], ['job_runs.id'], name=op.f('fk_scan_batches_run_id_job_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('run_id', 'batch_no', name=op.f('pk_scan_batches'))
+    )
     op.create_table('job_states',
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('enabled', sa.Boolean(), server_default='1', nullable=False),
@@ -222,6 +241,7 @@ def upgrade():
     sa.Column('last_attempt_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
+    sa.Column('job_id', sa.String(length=100), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.CheckConstraint("channel IN ('inbox', 'email', 'webhook')", name=op.f('ck_deliveries_channel_known')),
@@ -295,6 +315,7 @@ def downgrade():
 
     op.drop_table('students')
     op.drop_table('job_states')
+    op.drop_table('scan_batches')
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_index('ix_job_runs_status')
         batch_op.drop_index('ix_job_runs_job_queued')

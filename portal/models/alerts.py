@@ -110,6 +110,9 @@ class Delivery(db.Model):
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The RQ job that will make the next attempt; the retry processor re-enqueues a due
+    # delivery whose job is gone from Redis.
+    job_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -117,9 +120,7 @@ class Delivery(db.Model):
 
     __table_args__ = (
         UniqueConstraint("notification_id", "channel", "recipient"),
-        CheckConstraint(
-            "status IN ('pending', 'sent', 'dead', 'cancelled', 'skipped')", name="status_known"
-        ),
+        CheckConstraint("status IN ('pending', 'sent', 'dead', 'cancelled', 'skipped')", name="status_known"),
         CheckConstraint("channel IN ('inbox', 'email', 'webhook')", name="channel_known"),
         Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_deliveries_status_kind_attempts", "status", "kind", "attempts"),
@@ -139,3 +140,30 @@ class InboxMessage(db.Model):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ScanBatch(db.Model):
+    """One batch of a full scan: its student id range and, once done, what it changed.
+
+    Rows are written when the scan is split; a batch marks itself done in the same transaction
+    as its alert changes, so a batch re-run after a crash is counted once.
+    """
+
+    __tablename__ = "scan_batches"
+
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("job_runs.id", ondelete="CASCADE"), primary_key=True)
+    batch_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    first_student_id: Mapped[int] = mapped_column(Integer)
+    last_student_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8), default="queued")
+    students_checked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    warning_opened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    mahroom_opened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    tasdiq_opened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    suppressed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resolved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    notifications_queued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (CheckConstraint("status IN ('queued', 'done', 'error')", name="status_known"),)
