@@ -1,7 +1,8 @@
 """Who is asking: session users (Flask-Login) or API tokens (``Authorization: Bearer``).
 
 Tokens are random, shown once, and stored as a SHA-256 hash; passwords use Werkzeug's
-salted hashes.
+salted hashes. Failed sign-ins are counted in Redis (per address and username, and per
+address alone) so guessing passwords is slow for every web process at once.
 """
 
 from __future__ import annotations
@@ -9,22 +10,33 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from typing import Callable
+from collections.abc import Callable
 
-from flask import abort, g, request
+from flask import abort, current_app, g, request
 from flask_login import LoginManager, current_user
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import ApiToken, User
+from portal.queues import get_redis
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to see that page."
 login_manager.login_message_category = "info"
 
+login_manager.session_protection = "strong"
+
 TOKEN_PREFIX = "att_"
+SIGN_IN_KEY_PREFIX = "portal:sign-in-failures:"
+# Defaults; SIGN_IN_MAX_FAILURES / SIGN_IN_MAX_FAILURES_PER_ADDRESS / SIGN_IN_WINDOW_SECONDS override.
+SIGN_IN_MAX_FAILURES = 5
+SIGN_IN_MAX_FAILURES_PER_ADDRESS = 30
+SIGN_IN_WINDOW_SECONDS = 15 * 60
+# Checked when the username is unknown, so a miss costs as much time as a wrong password.
+_DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 @login_manager.user_loader
@@ -90,3 +102,87 @@ def require_api_role(role: str | None = None) -> Callable:
         return wrapped
 
     return decorator
+
+
+def require_page_role(role: str | None = None) -> Callable:
+    """Decorate a page view: sign-in page when anonymous, 403 when the user lacks ``role``."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if role == "admin" and not current_user.is_admin:
+                abort(403, description="Your account may look but not act: this needs the admin role.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """Return the active user with ``username`` and ``password``, or None (same cost either way)."""
+    user = db.session.execute(select(User).where(User.username == username.strip())).scalar_one_or_none()
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def _sign_in_keys(username: str, address: str) -> tuple[str, str]:
+    pair = f"{SIGN_IN_KEY_PREFIX}{address}:{username.strip().lower()[:64]}"
+    return pair, f"{SIGN_IN_KEY_PREFIX}{address}"
+
+
+def _limits() -> tuple[int, int, int]:
+    config = current_app.config
+    return (
+        int(config.get("SIGN_IN_MAX_FAILURES", SIGN_IN_MAX_FAILURES)),
+        int(config.get("SIGN_IN_MAX_FAILURES_PER_ADDRESS", SIGN_IN_MAX_FAILURES_PER_ADDRESS)),
+        int(config.get("SIGN_IN_WINDOW_SECONDS", SIGN_IN_WINDOW_SECONDS)),
+    )
+
+
+def sign_in_retry_after(username: str, address: str) -> int:
+    """Return the seconds until ``address`` may try ``username`` again (0 when it may now)."""
+    per_pair, per_address, _ = _limits()
+    pair_key, address_key = _sign_in_keys(username, address)
+    redis = get_redis()
+    pipe = redis.pipeline()
+    pipe.get(pair_key)
+    pipe.ttl(pair_key)
+    pipe.get(address_key)
+    pipe.ttl(address_key)
+    pair_count, pair_ttl, address_count, address_ttl = pipe.execute()
+    waits = []
+    if pair_count is not None and int(pair_count) >= per_pair:
+        waits.append(max(int(pair_ttl), 1))
+    if address_count is not None and int(address_count) >= per_address:
+        waits.append(max(int(address_ttl), 1))
+    return max(waits, default=0)
+
+
+def record_failed_sign_in(username: str, address: str) -> None:
+    """Count a failed sign-in; the counters expire a window after the first failure."""
+    _, _, window = _limits()
+    redis = get_redis()
+    pipe = redis.pipeline()
+    for key in _sign_in_keys(username, address):
+        pipe.incr(key)
+        pipe.expire(key, window, nx=True)
+    pipe.execute()
+
+
+def clear_failed_sign_ins(username: str, address: str) -> None:
+    """Forget the failures of ``username`` from ``address`` after a successful sign-in."""
+    get_redis().delete(_sign_in_keys(username, address)[0])
+
+
+def safe_next_url(target: str | None) -> str | None:
+    """Return ``target`` when it is a path on this site (not another host), else None."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target

@@ -1,0 +1,144 @@
+"""JSON admin API: ``/api/admin/background-jobs`` (the seed's shapes), alerts and the retry queue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, request
+
+from portal.auth import api_user, require_api_role
+from portal.services import browse, jobs, retry_queue, scan
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
+
+VALID_ACTIONS = (
+    "start",
+    "stop",
+    "trigger",
+    "startAll",
+    "stopAll",
+    "clearRetryQueue",
+    "getJobStatus",
+    "runThresholdCheck",
+)
+ACTIONS_NEEDING_JOB = ("start", "stop", "trigger", "getJobStatus")
+READ_ONLY_ACTIONS = ("getJobStatus",)
+
+
+def _ok(data, status: int = 200, **extra):
+    body = {"success": True, "data": data}
+    body.update(extra)
+    return jsonify(body), status
+
+
+def _error(status: int, message: str, **extra):
+    body = {"success": False, "error": message}
+    body.update(extra)
+    return jsonify(body), status
+
+
+def _json_object() -> dict:
+    """Return the request's JSON object, or abort 415 (not JSON) / 400 (malformed, not an object)."""
+    if not request.is_json:
+        abort(415, description="Send a JSON body (Content-Type: application/json).")
+    payload = request.get_json(silent=True)
+    if payload is None:
+        abort(400, description="The request body is not valid JSON.")
+    if not isinstance(payload, dict):
+        abort(400, description="Expected a JSON object.")
+    return payload
+
+
+def _job_name(payload: dict) -> str:
+    name = payload.get("jobName")
+    if not isinstance(name, str) or not name.strip():
+        abort(400, description="'jobName' is required (one of: " + ", ".join(jobs.job_names()) + ").")
+    name = name.strip()
+    if name not in jobs.job_names():
+        abort(404, description=f"No job named {name[:100]!r}; jobs are: " + ", ".join(jobs.job_names()) + ".")
+    return name
+
+
+def _actor() -> tuple[str, str]:
+    user = api_user()
+    return user.username, "api"
+
+
+@bp.get("/background-jobs")
+@require_api_role()
+def background_jobs():
+    """Every job's status, system health, the threshold monitor and the retry-queue summary."""
+    return _ok(jobs.jobs_overview())
+
+
+@bp.post("/background-jobs")
+@require_api_role()
+def background_jobs_action():
+    """Run one ``action`` (see VALID_ACTIONS); a bad request changes nothing."""
+    payload = _json_object()
+    action = payload.get("action")
+    if not isinstance(action, str) or not action:
+        return _error(400, "'action' is required.", validActions=list(VALID_ACTIONS))
+    if action not in VALID_ACTIONS:
+        return _error(400, f"Unknown action {action[:50]!r}.", validActions=list(VALID_ACTIONS))
+    user = api_user()
+    if action not in READ_ONLY_ACTIONS and not user.is_admin:
+        abort(403, description=f"User {user.username!r} has the {user.role!r} role; {action!r} needs 'admin'.")
+    name = _job_name(payload) if action in ACTIONS_NEEDING_JOB else None
+    actor, source = _actor()
+    if action == "getJobStatus":
+        return _ok(jobs.job_status(name))
+    if action == "start":
+        jobs.start_job(name, actor, source)
+        return _ok(jobs.job_status(name), message=f"Started {name}.")
+    if action == "stop":
+        jobs.stop_job(name, actor, source)
+        return _ok(jobs.job_status(name), message=f"Stopped {name}.")
+    if action == "trigger":
+        run = jobs.trigger_job(name, actor, source)
+        return _ok({"runId": run.id, "jobName": name, "status": run.status}, 202, message=f"Triggered {name}.")
+    if action == "startAll":
+        jobs.start_all(actor, source)
+        return _ok(jobs.list_job_status(), message="Started every job.")
+    if action == "stopAll":
+        jobs.stop_all(actor, source)
+        return _ok(jobs.list_job_status(), message="Stopped every job.")
+    if action == "clearRetryQueue":
+        cleared = retry_queue.clear_retry_queue(actor, source)
+        return _ok({"cleared": cleared}, message=f"Cancelled {cleared} pending deliveries.")
+    summary = scan.run_threshold_check()  # runThresholdCheck
+    return _ok(summary)
+
+
+@bp.put("/background-jobs")
+@require_api_role("admin")
+def background_jobs_enable():
+    """``{jobName, enabled}``: enable (start) or disable (stop) one job."""
+    payload = _json_object()
+    enabled = payload.get("enabled")
+    if not isinstance(enabled, bool):
+        abort(400, description="'enabled' is required and must be true or false.")
+    name = _job_name(payload)
+    actor, source = _actor()
+    jobs.set_enabled(name, enabled, actor, source)
+    return _ok(jobs.job_status(name), message=f"{'Enabled' if enabled else 'Disabled'} {name}.")
+
+
+@bp.get("/alerts")
+@require_api_role()
+def alerts():
+    """Alerts, newest first, paginated; filters ``status``, ``kind``, ``course``, ``student``."""
+    page, per_page = browse.page_args(request.args)
+    filters = browse.alert_filters(request.args)
+    result = browse.alerts_page(page=page, per_page=per_page, **filters)
+    return _ok(browse.page_json(result, browse.alert_json))
+
+
+@bp.get("/retry-queue")
+@require_api_role()
+def retry_queue_list():
+    """The retry-queue summary and its deliveries (``status`` pending or dead), paginated and filtered."""
+    page, per_page = browse.page_args(request.args)
+    filters = browse.delivery_filters(request.args)
+    result = browse.deliveries_page(page=page, per_page=per_page, **filters)
+    data = browse.page_json(result, browse.delivery_json)
+    data["summary"] = retry_queue.retry_queue_status()
+    return _ok(data)

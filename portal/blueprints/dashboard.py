@@ -1,0 +1,108 @@
+"""Dashboard (health, jobs, queues, workers, retry summary), its live fragments, and the job pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.auth import require_page_role, safe_next_url
+from portal.services import browse, health, jobs, retry_queue
+
+bp = Blueprint("dashboard", __name__)
+
+LIVE_PARTS = ("health", "jobs", "queues", "retry")
+
+
+def _live_context(part: str) -> dict:
+    if part == "health":
+        return {"health": health.system_health()}
+    if part == "jobs":
+        return {"jobs": jobs.list_job_status()}
+    if part == "queues":
+        return {"queues": health.queue_info(), "workers": health.worker_info()}
+    return {"retry": retry_queue.retry_queue_status()}
+
+
+@bp.get("/")
+@require_page_role()
+def index():
+    """The dashboard: every live part rendered once, then refreshed by static/live.js."""
+    context = {}
+    for part in LIVE_PARTS:
+        context.update(_live_context(part))
+    return render_template("pages/dashboard.html", **context)
+
+
+@bp.get("/live/<part>")
+@require_page_role()
+def live(part: str):
+    """One live part of the dashboard as an HTML fragment (polled every few seconds)."""
+    if part not in LIVE_PARTS:
+        abort(404)
+    return render_template(f"live/{part}.html", **_live_context(part))
+
+
+@bp.get("/jobs/<name>")
+@require_page_role()
+def job(name: str):
+    """A job's status, a chart of its recent runs and its paginated run history."""
+    if name not in jobs.job_names():
+        abort(404, description=f"There is no job named {name!r}.")
+    page, per_page = browse.page_args(request.args)
+    return render_template(
+        "pages/job.html",
+        job=jobs.job_status(name),
+        runs=browse.job_runs_page(name, page, per_page),
+        chart=browse.run_chart(name),
+    )
+
+
+@bp.get("/jobs/<name>/live/runs")
+@require_page_role()
+def job_runs_live(name: str):
+    """The first page of a job's runs, as a fragment (the job page polls it)."""
+    if name not in jobs.job_names():
+        abort(404)
+    return render_template(
+        "live/runs.html", job={"name": name}, runs=browse.job_runs_page(name, 1, browse.DEFAULT_PER_PAGE)
+    )
+
+
+def _back():
+    return redirect(safe_next_url(request.form.get("next")) or url_for("dashboard.index"))
+
+
+@bp.post("/jobs/<name>/<action>")
+@require_page_role("admin")
+def job_action(name: str, action: str):
+    """Trigger, stop or start one job, then say what happened."""
+    if action not in ("trigger", "stop", "start"):
+        abort(404)
+    if name not in jobs.job_names():
+        abort(404, description=f"There is no job named {name!r}.")
+    actor = current_user.username
+    if action == "trigger":
+        run = jobs.trigger_job(name, actor, "page")
+        flash(f"Triggered {name}: run #{run.id} is {run.status}.", "success")
+    elif action == "stop":
+        jobs.stop_job(name, actor, "page")
+        flash(f"Stopped {name}: it will not run on its schedule until started.", "success")
+    else:
+        jobs.start_job(name, actor, "page")
+        flash(f"Started {name}: it runs on its schedule again.", "success")
+    return _back()
+
+
+@bp.post("/jobs/all/<action>")
+@require_page_role("admin")
+def all_jobs_action(action: str):
+    """Stop or start every job."""
+    if action == "stop":
+        jobs.stop_all(current_user.username, "page")
+        flash("Stopped every job.", "success")
+    elif action == "start":
+        jobs.start_all(current_user.username, "page")
+        flash("Started every job.", "success")
+    else:
+        abort(404)
+    return _back()

@@ -1,0 +1,75 @@
+"""The retry queue: pending deliveries and dead ones, with retry-now, cancel and clear-all."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal.auth import require_page_role, safe_next_url
+from portal.services import browse, retry_queue
+
+bp = Blueprint("retry", __name__, url_prefix="/retry-queue")
+
+
+@bp.get("/")
+@require_page_role()
+def index():
+    """Pending (or, with ``status=dead``, dead) deliveries, filtered and paginated."""
+    page, per_page = browse.page_args(request.args)
+    filters = browse.delivery_filters(request.args)
+    return render_template(
+        "pages/retry.html",
+        deliveries=browse.deliveries_page(page=page, per_page=per_page, **filters),
+        filters=filters,
+        summary=retry_queue.retry_queue_status(),
+    )
+
+
+def _back():
+    return redirect(safe_next_url(request.form.get("next")) or url_for("retry.index"))
+
+
+@bp.post("/<int:delivery_id>/retry")
+@require_page_role("admin")
+def retry(delivery_id: int):
+    """Attempt a pending or dead delivery again now."""
+    try:
+        retry_queue.retry_delivery(delivery_id, current_user.username, "page")
+    except LookupError:
+        abort(404, description=f"There is no delivery #{delivery_id}.")
+    except ValueError as exc:
+        flash(f"Delivery #{delivery_id} was not retried: {exc}", "error")
+        return _back()
+    flash(f"Delivery #{delivery_id} will be attempted again now.", "success")
+    return _back()
+
+
+@bp.post("/<int:delivery_id>/cancel")
+@require_page_role("admin")
+def cancel(delivery_id: int):
+    """Cancel one pending delivery (kept in the database as cancelled)."""
+    try:
+        retry_queue.cancel_delivery(delivery_id, current_user.username, "page")
+    except LookupError:
+        abort(404, description=f"There is no delivery #{delivery_id}.")
+    except ValueError as exc:
+        flash(f"Delivery #{delivery_id} was not cancelled: {exc}", "error")
+        return _back()
+    flash(f"Delivery #{delivery_id} is cancelled.", "success")
+    return _back()
+
+
+@bp.get("/clear")
+@require_page_role("admin")
+def confirm_clear():
+    """Ask for confirmation, saying how many pending deliveries clearing would cancel."""
+    return render_template("pages/retry_clear.html", summary=retry_queue.retry_queue_status())
+
+
+@bp.post("/clear")
+@require_page_role("admin")
+def clear():
+    """Cancel every pending delivery and remove their scheduled jobs."""
+    cleared = retry_queue.clear_retry_queue(current_user.username, "page")
+    flash(f"Cleared the retry queue: {cleared} pending deliver{'y' if cleared == 1 else 'ies'} cancelled.", "success")
+    return redirect(url_for("retry.index"))

@@ -1,0 +1,302 @@
+"""Read-only queries behind the portal's pages and list APIs: paginated, filtered, validated.
+
+Filters arrive as request arguments (strings); every parse here raises InvalidQuery with a
+message fit for the user, which the web layer answers with 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import func, inspect, select, text
+
+from portal.clock import iso_utc
+from portal.extensions import db
+from portal.models import Alert, AuditLog, Course, Delivery, JobRun, Notification, Student
+from portal.models.alerts import ALERT_KINDS, CHANNELS
+
+DEFAULT_PER_PAGE = 25
+MAX_PER_PAGE = 200
+RETRY_TABS = ("pending", "dead")
+ALERT_STATUSES = ("open", "resolved")
+
+
+class InvalidQuery(ValueError):
+    """A filter or page argument is malformed; the message says which and why."""
+
+
+def _whole_number(args: Mapping[str, str], name: str, default: int | None, minimum: int, maximum: int | None = None):
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidQuery(f"'{name}' must be a whole number, got {raw[:20]!r}.") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise InvalidQuery(f"'{name}' must be {bound}, got {value}.")
+    return value
+
+
+def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in choices:
+        raise InvalidQuery(f"'{name}' must be one of {', '.join(choices)}; got {raw[:20]!r}.")
+    return raw
+
+
+def page_args(args: Mapping[str, str]) -> tuple[int, int]:
+    """Return ``(page, per_page)`` from ``page`` and ``perPage`` (or ``per_page``) arguments."""
+    page = _whole_number(args, "page", 1, 1)
+    name = "perPage" if "perPage" in args else "per_page"
+    per_page = _whole_number(args, name, DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
+    return page, per_page
+
+
+def _text(args: Mapping[str, str], name: str, limit: int = 64) -> str | None:
+    value = (args.get(name) or "").strip()
+    return value[:limit] or None
+
+
+def alert_filters(args: Mapping[str, str]) -> dict[str, Any]:
+    """Return the alert filters: ``status`` (open/resolved), ``kind``, ``course`` code, ``student`` number."""
+    return {
+        "status": _choice(args, "status", ALERT_STATUSES),
+        "kind": _choice(args, "kind", ALERT_KINDS),
+        "course": _text(args, "course"),
+        "student": _text(args, "student"),
+    }
+
+
+def delivery_filters(args: Mapping[str, str]) -> dict[str, Any]:
+    """Return the retry-queue filters: ``status`` (pending/dead), ``type``, ``attempts``, ``channel``."""
+    return {
+        "status": _choice(args, "status", RETRY_TABS, "pending"),
+        "kind": _choice(args, "type", ALERT_KINDS),
+        "attempts": _whole_number(args, "attempts", None, 0, 100),
+        "channel": _choice(args, "channel", CHANNELS),
+    }
+
+
+def notification_filters(args: Mapping[str, str]) -> dict[str, Any]:
+    """Return the notifications-log filters: ``type``, ``channel``, delivery ``status``, ``q`` (student number)."""
+    from portal.models.alerts import DELIVERY_STATUSES
+
+    return {
+        "kind": _choice(args, "type", ALERT_KINDS),
+        "channel": _choice(args, "channel", CHANNELS),
+        "status": _choice(args, "status", DELIVERY_STATUSES),
+        "student_number": _text(args, "q", 32),
+    }
+
+
+def audit_filters(args: Mapping[str, str]) -> dict[str, Any]:
+    """Return the audit-log filters: ``actor`` and ``action``."""
+    return {"actor": _text(args, "actor", 100), "action": _text(args, "action", 64)}
+
+
+def _paginate(statement, page: int, per_page: int):
+    return db.paginate(statement, page=page, per_page=per_page, error_out=False, max_per_page=MAX_PER_PAGE)
+
+
+def page_json(pagination, item_json: Callable[[Any], dict]) -> dict[str, Any]:
+    """Return a page of results as ``{items, page, perPage, total, pages}``."""
+    return {
+        "items": [item_json(item) for item in pagination.items],
+        "page": pagination.page,
+        "perPage": pagination.per_page,
+        "total": pagination.total,
+        "pages": pagination.pages,
+    }
+
+
+def alerts_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status=None, kind=None, course=None, student=None):
+    """Return a page of alerts, newest first, with their student and course loaded."""
+    stmt = select(Alert).join(Alert.student).join(Alert.course).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    if status:
+        stmt = stmt.where(Alert.status == status)
+    if kind:
+        stmt = stmt.where(Alert.kind == kind)
+    if course:
+        stmt = stmt.where(Course.code == course)
+    if student:
+        stmt = stmt.where(Student.student_number == student)
+    return _paginate(stmt, page, per_page)
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """Return an alert as the API shows it (camelCase, ISO 8601 UTC times, rates as strings)."""
+    return {
+        "id": alert.id,
+        "studentNumber": alert.student.student_number,
+        "studentName": alert.student.name,
+        "courseCode": alert.course.code,
+        "kind": alert.kind,
+        "status": alert.status,
+        "suppressed": alert.suppressed,
+        "rate": str(alert.rate),
+        "threshold": str(alert.threshold),
+        "heldHours": str(alert.held_hours),
+        "absentHours": str(alert.absent_hours),
+        "excusedHours": str(alert.excused_hours),
+        "openedAt": iso_utc(alert.opened_at),
+        "resolvedAt": iso_utc(alert.resolved_at),
+    }
+
+
+def deliveries_page(
+    page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status="pending", kind=None, attempts=None, channel=None
+):
+    """Return a page of deliveries in ``status`` (pending: next attempt first; dead: latest first)."""
+    stmt = select(Delivery).where(Delivery.status == status)
+    if kind:
+        stmt = stmt.where(Delivery.kind == kind)
+    if attempts is not None:
+        stmt = stmt.where(Delivery.attempts == attempts)
+    if channel:
+        stmt = stmt.where(Delivery.channel == channel)
+    if status == "pending":
+        stmt = stmt.order_by(Delivery.next_attempt_at.asc(), Delivery.id.asc())
+    else:
+        stmt = stmt.order_by(Delivery.updated_at.desc(), Delivery.id.desc())
+    return _paginate(stmt, page, per_page)
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """Return a delivery as the API shows it."""
+    return {
+        "id": delivery.id,
+        "notificationId": delivery.notification_id,
+        "type": delivery.kind,
+        "channel": delivery.channel,
+        "recipient": delivery.recipient,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "nextAttemptAt": iso_utc(delivery.next_attempt_at),
+        "lastAttemptAt": iso_utc(delivery.last_attempt_at),
+        "lastError": delivery.last_error,
+        "createdAt": iso_utc(delivery.created_at),
+    }
+
+
+def notifications_page(
+    page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, kind=None, channel=None, status=None, student_number=None
+):
+    """Return a page of notifications, newest first; channel/status match any of their deliveries."""
+    stmt = select(Notification).join(Student, Student.id == Notification.student_id)
+    if kind:
+        stmt = stmt.where(Notification.kind == kind)
+    if student_number:
+        stmt = stmt.where(Student.student_number.startswith(student_number, autoescape=True))
+    if channel or status:
+        matching = select(Delivery.notification_id)
+        if channel:
+            matching = matching.where(Delivery.channel == channel)
+        if status:
+            matching = matching.where(Delivery.status == status)
+        stmt = stmt.where(Notification.id.in_(matching))
+    stmt = stmt.order_by(Notification.created_at.desc(), Notification.id.desc())
+    return _paginate(stmt, page, per_page)
+
+
+def audit_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, actor=None, action=None):
+    """Return a page of the audit log, newest first."""
+    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+    if actor:
+        stmt = stmt.where(AuditLog.actor == actor)
+    if action:
+        stmt = stmt.where(AuditLog.action == action)
+    return _paginate(stmt, page, per_page)
+
+
+def audit_actions() -> list[str]:
+    """Return every action name present in the audit log (for the filter menu)."""
+    return list(db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action)))
+
+
+def job_runs_page(job_name: str, page: int = 1, per_page: int = DEFAULT_PER_PAGE):
+    """Return a page of ``job_name``'s runs, newest first."""
+    stmt = select(JobRun).where(JobRun.job_name == job_name).order_by(JobRun.queued_at.desc(), JobRun.id.desc())
+    return _paginate(stmt, page, per_page)
+
+
+OUTCOME_CLASSES = {"success": "ok", "error": "bad", "skipped": "muted", "running": "busy", "queued": "busy"}
+
+
+def run_chart(job_name: str, limit: int = 60, width: int = 600, height: int = 140) -> dict[str, Any]:
+    """Return the geometry of an SVG bar chart of the latest ``limit`` runs, oldest on the left.
+
+    Bar height is the run's duration (relative to the longest), colour class its outcome.
+    """
+    runs = list(
+        db.session.scalars(
+            select(JobRun)
+            .where(JobRun.job_name == job_name)
+            .order_by(JobRun.queued_at.desc(), JobRun.id.desc())
+            .limit(limit)
+        )
+    )[::-1]
+    longest = max((run.duration_ms or 0 for run in runs), default=0) or 1
+    slot = width / max(len(runs), 1)
+    bars = []
+    for index, run in enumerate(runs):
+        ms = run.duration_ms or 0
+        bar_height = max(round((height - 20) * ms / longest), 2)
+        bars.append(
+            {
+                "x": round(index * slot + 1, 1),
+                "y": height - bar_height,
+                "width": max(round(slot - 2, 1), 1),
+                "height": bar_height,
+                "css": OUTCOME_CLASSES.get(run.status, "muted"),
+                "title": f"#{run.id} {run.status}, {ms} ms, {iso_utc(run.queued_at)}",
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "longest_ms": longest if runs else 0}
+
+
+def course_stats() -> list[dict[str, Any]]:
+    """Return the rows of the per-course statistics (the materialized view/table), if it exists yet."""
+    if "course_stats" not in inspect(db.engine).get_table_names() and not _is_materialized_view("course_stats"):
+        return []
+    rows = db.session.execute(text("SELECT * FROM course_stats")).mappings()
+    return [dict(row) for row in rows]
+
+
+def _is_materialized_view(name: str) -> bool:
+    if db.engine.dialect.name != "postgresql":
+        return False
+    return bool(db.session.execute(text("SELECT 1 FROM pg_matviews WHERE matviewname = :n"), {"n": name}).first())
+
+
+def at_risk_students(course_code: str, page: int = 1, per_page: int = DEFAULT_PER_PAGE):
+    """Return a page of the open alerts in ``course_code`` (the students at risk there), worst rate first."""
+    stmt = (
+        select(Alert)
+        .join(Alert.course)
+        .join(Alert.student)
+        .where(Course.code == course_code, Alert.status == "open")
+        .order_by(Alert.rate.asc(), Student.student_number.asc(), Alert.kind.asc())
+    )
+    return _paginate(stmt, page, per_page)
+
+
+def courses_with_open_alerts() -> list[dict[str, Any]]:
+    """Return ``{code, title, open, mahroom, warning, tasdiq}`` for every course with an open alert."""
+    rows = db.session.execute(
+        select(Course.code, Course.title, Alert.kind, func.count(Alert.id))
+        .join(Alert, Alert.course_id == Course.id)
+        .where(Alert.status == "open")
+        .group_by(Course.code, Course.title, Alert.kind)
+        .order_by(Course.code)
+    )
+    courses: dict[str, dict[str, Any]] = {}
+    for code, title, kind, count in rows:
+        entry = courses.setdefault(code, {"code": code, "title": title, "open": 0, **{k: 0 for k in ALERT_KINDS}})
+        entry[kind] = count
+        entry["open"] += count
+    return list(courses.values())
