@@ -1,4 +1,4 @@
-"""All Redis and RQ wiring: connections, queue names, enqueue helpers.
+"""All Redis and RQ wiring: connections, queue names, enqueue helpers, the scheduler factory.
 
 Nothing else in the project builds a ``Redis()`` or a ``Queue()``.
 """
@@ -6,12 +6,15 @@ Nothing else in the project builds a ``Redis()`` or a ``Queue()``.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq_scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +88,42 @@ def enqueue_many(queue_name: str, calls: Iterable[tuple[str, tuple, dict]]) -> l
     if not prepared:
         return []
     return queue.enqueue_many(prepared)
+
+
+# --- rq-scheduler -----------------------------------------------------------------------
+# The scheduler process refreshes this key on every loop; health reads it.
+SCHEDULER_HEARTBEAT_KEY = "portal:scheduler:heartbeat"
+SCHEDULER_INTERVAL_SECONDS = 10
+
+
+class PortalScheduler(Scheduler):
+    """rq-scheduler's Scheduler that also writes the portal's heartbeat key on every loop.
+
+    ``on_tick`` (when set) runs before each enqueue pass while the scheduler holds its lock,
+    which is where ``schedules.py`` re-syncs the registry with the job states.
+    """
+
+    on_tick: Callable[[], None] | None = None
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        self.connection.set(SCHEDULER_HEARTBEAT_KEY, str(time.time()), ex=int(self._interval) * 3 + 10)
+
+    def enqueue_jobs(self):
+        if self.on_tick is not None:
+            try:
+                self.on_tick()
+            except Exception:  # noqa: BLE001 - a failed re-sync must not stop due jobs from being enqueued
+                log.exception("schedule re-sync failed; enqueuing what Redis holds")
+        return super().enqueue_jobs()
+
+
+def get_scheduler(connection: Redis | None = None, interval: int = SCHEDULER_INTERVAL_SECONDS) -> PortalScheduler:
+    """Return an rq-scheduler Scheduler on the app's Redis (entries carry their own queue name)."""
+    return PortalScheduler(queue_name=MAINTENANCE, connection=connection or get_redis(), interval=interval)
+
+
+def scheduler_alive(connection: Redis | None = None) -> bool:
+    """Return True when a scheduler process refreshed its heartbeat recently."""
+    return bool((connection or get_redis()).exists(SCHEDULER_HEARTBEAT_KEY))
+

@@ -13,3 +13,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users_group)
     app.cli.add_command(tokens_group)
     app.cli.add_command(check_command)
+    app.cli.add_command(__import__("portal.cli.jobs", fromlist=["jobs_group"]).jobs_group)

@@ -1,0 +1,124 @@
+"""``flask jobs list|status|start|stop|trigger|start-all|stop-all|runs``: the periodic jobs."""
+
+from __future__ import annotations
+
+import getpass
+import json
+
+import click
+from flask.cli import with_appcontext
+
+from portal.cli.connectivity import needs_database
+from portal.services import jobs as job_service
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no login name (containers): still say it came from the CLI
+        return "cli"
+
+
+def _job_name(name: str) -> str:
+    if name not in job_service.job_names():
+        raise click.BadParameter(f"unknown job; known jobs: {', '.join(job_service.job_names())}", param_hint="NAME")
+    return name
+
+
+def _duration(ms: int | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.1f}s"
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Periodic jobs: list, status, start/stop (persisted), trigger a run now."""
+
+
+@jobs_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON the admin API returns.")
+@with_appcontext
+@needs_database
+def list_jobs(as_json: bool) -> None:
+    """Show every periodic job with its status, last and next run."""
+    statuses = job_service.list_job_status()
+    if as_json:
+        click.echo(json.dumps(statuses, indent=2, default=str))
+        return
+    click.echo(f"{'NAME':32} {'CRON':14} {'STATUS':8} {'EXEC':4} {'LAST RUN':21} {'NEXT RUN':21} {'DURATION':>8}")
+    for job in statuses:
+        click.echo(
+            f"{job['name']:32} {job['schedule']:14} {job['status']:8} {'yes' if job['executing'] else 'no':4} "
+            f"{job['lastRun'] or '-':21} {job['nextRun'] or '-':21} {_duration(job['lastDuration']):>8}"
+        )
+        if job["errorMessage"]:
+            click.echo(f"    last error: {job['errorMessage']}")
+
+
+@jobs_group.command("status")
+@click.argument("name")
+@with_appcontext
+@needs_database
+def job_status(name: str) -> None:
+    """Show one job's status and its latest runs."""
+    status = job_service.job_status(_job_name(name))
+    for key in ("name", "description", "schedule", "queue", "enabled", "status", "executing", "lastRun", "nextRun"):
+        click.echo(f"{key:13} {status[key]}")
+    click.echo(f"{'lastDuration':13} {_duration(status['lastDuration'])}")
+    if status["errorMessage"]:
+        click.echo(f"{'errorMessage':13} {status['errorMessage']}")
+    recent = job_service.recent_runs(name, per_page=5)["items"]
+    if recent:
+        click.echo("recent runs:")
+    for run in recent:
+        click.echo(
+            f"  #{run['id']:<6} {run['trigger']:8} {run['status']:8} {run['queuedAt']} {_duration(run['durationMs']):>8}"
+            + (f"  {run['error']}" if run["error"] else "")
+        )
+
+
+@jobs_group.command("start")
+@click.argument("name")
+@with_appcontext
+@needs_database
+def start(name: str) -> None:
+    """Enable a job and register it with the scheduler (persists across restarts)."""
+    status = job_service.start_job(_job_name(name), _actor(), "cli")
+    click.echo(f"Started {name}: next run {status['nextRun']}.")
+
+
+@jobs_group.command("stop")
+@click.argument("name")
+@with_appcontext
+@needs_database
+def stop(name: str) -> None:
+    """Disable a job and remove it from the scheduler (persists across restarts)."""
+    job_service.stop_job(_job_name(name), _actor(), "cli")
+    click.echo(f"Stopped {name}: it will not run until started again.")
+
+
+@jobs_group.command("trigger")
+@click.argument("name")
+@with_appcontext
+@needs_database
+def trigger(name: str) -> None:
+    """Queue one run of a job now (recorded with trigger 'manual')."""
+    run = job_service.trigger_job(_job_name(name), _actor(), "cli")
+    click.echo(f"Queued run {run.id} of {name} (RQ job {run.rq_job_id}); see 'flask jobs status {name}'.")
+
+
+@jobs_group.command("start-all")
+@with_appcontext
+@needs_database
+def start_all() -> None:
+    """Enable every job."""
+    job_service.start_all(_actor(), "cli")
+    click.echo(f"Started all {len(job_service.job_names())} jobs.")
+
+
+@jobs_group.command("stop-all")
+@with_appcontext
+@needs_database
+def stop_all() -> None:
+    """Disable every job."""
+    job_service.stop_all(_actor(), "cli")
+    click.echo(f"Stopped all {len(job_service.job_names())} jobs.")

@@ -1,0 +1,117 @@
+"""System health (DESIGN section 5) and the queue/worker views of the dashboard, from RQ itself.
+
+- ``critical``: Redis unreachable, or half or more of the jobs in error.
+- ``degraded``: some job in error, no live worker, or no scheduler heartbeat.
+- ``healthy``: otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+from rq import Worker
+from sqlalchemy.exc import SQLAlchemyError
+
+from portal import queues
+from portal.clock import iso_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Return ``{"status", "reasons", "redis", "workers", "schedulerAlive", "errorJobs", "totalJobs"}``.
+
+    ``job_statuses`` (from ``jobs.list_job_status``) is computed when not given.
+    """
+    from portal.services.jobs import list_job_status
+
+    reasons: list[str] = []
+    redis_ok, workers, scheduler_ok = True, 0, False
+    try:
+        connection = queues.get_redis()
+        connection.ping()
+        workers = len(Worker.all(connection=connection))
+        scheduler_ok = queues.scheduler_alive(connection)
+    except (RedisError, OSError) as exc:
+        redis_ok = False
+        reasons.append(f"Redis is unreachable: {exc}")
+    database_ok = True
+    if job_statuses is None:
+        try:
+            job_statuses = list_job_status()
+        except SQLAlchemyError as exc:
+            database_ok = False
+            job_statuses = []
+            reasons.append(f"the database is unreachable: {str(getattr(exc, 'orig', exc)).strip()[:200]}")
+    in_error = [job["name"] for job in job_statuses if job["status"] == "error"]
+    total = len(job_statuses)
+    if in_error:
+        reasons.append(f"{len(in_error)} of {total} jobs in error: {', '.join(in_error)}")
+    if redis_ok and workers == 0:
+        reasons.append("no RQ worker is alive")
+    if redis_ok and not scheduler_ok:
+        reasons.append("no scheduler heartbeat")
+    if not redis_ok or not database_ok or (total and 2 * len(in_error) >= total):
+        status = "critical"
+    elif in_error or workers == 0 or not scheduler_ok:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return {
+        "status": status,
+        "reasons": reasons,
+        "redis": redis_ok,
+        "workers": workers,
+        "schedulerAlive": scheduler_ok,
+        "errorJobs": len(in_error),
+        "totalJobs": total,
+    }
+
+
+def queue_info() -> list[dict[str, Any]]:
+    """Return per queue ``{name, length, oldestJobAgeSeconds, started, failed, scheduled}``."""
+    now = utcnow()
+    result = []
+    for queue in queues.all_queues():
+        oldest_age = None
+        first = queue.get_job_ids(0, 0)
+        if first:
+            job = queue.fetch_job(first[0])
+            if job is not None and job.enqueued_at is not None:
+                oldest_age = max(0, int((now - _naive(job.enqueued_at)).total_seconds()))
+        result.append(
+            {
+                "name": queue.name,
+                "length": queue.count,
+                "oldestJobAgeSeconds": oldest_age,
+                "started": queue.started_job_registry.count,
+                "failed": queue.failed_job_registry.count,
+                "scheduled": queue.scheduled_job_registry.count,
+            }
+        )
+    return result
+
+
+def worker_info() -> list[dict[str, Any]]:
+    """Return per live worker ``{name, state, queues, currentJob, lastHeartbeat, successful, failed}``."""
+    result = []
+    for worker in Worker.all(connection=queues.get_redis()):
+        current = worker.get_current_job_id()
+        result.append(
+            {
+                "name": worker.name,
+                "state": worker.get_state(),
+                "queues": worker.queue_names(),
+                "currentJob": current,
+                "lastHeartbeat": iso_utc(worker.last_heartbeat),
+                "successful": worker.successful_job_count,
+                "failed": worker.failed_job_count,
+            }
+        )
+    return sorted(result, key=lambda w: w["name"])
+
+
+def _naive(moment):
+    return moment.replace(tzinfo=None) if moment.tzinfo is not None else moment

@@ -1,0 +1,222 @@
+"""Periodic job runs: the record of every execution, and the per-job execution lock.
+
+A run moves ``queued -> running -> success | error``, or straight to ``skipped`` when the job
+was already executing. The execution lock is a Redis key ``SET NX EX`` holding the id of the
+run that owns it, so at most one run of a job executes at a time across every worker.
+
+The threshold monitor's run finishes asynchronously (its scan batches are separate RQ jobs):
+the dispatcher leaves that run ``running`` and its lock held. Whoever finalizes the run (the
+last scan batch) should call ``finish_run`` (which releases the lock) or, when it writes the
+``JobRun`` row itself, ``release_execution_lock(job_name, run_id)``. If neither happens the lock
+expires after the job's ``lock_ttl``, and a lock whose run is already finished in the database
+is treated as free, so a forgotten release never blocks the job for longer than one run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+
+from portal.clock import iso_utc, utcnow
+from portal.extensions import db
+from portal.models import JobRun
+from portal.queues import get_redis
+
+log = logging.getLogger(__name__)
+
+LOCK_PREFIX = "portal:job-lock:"
+FINISHED_OUTCOMES = ("success", "error", "skipped")
+
+# Delete / replace the lock only while it still holds the expected value.
+_RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+_REPLACE_IF_HELD = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('set', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) end return false"
+)
+
+
+def lock_key(job_name: str) -> str:
+    """Return the Redis key of ``job_name``'s execution lock."""
+    return f"{LOCK_PREFIX}{job_name}"
+
+
+# --- runs ----------------------------------------------------------------------------------
+
+
+def start_run(job_name: str, trigger: str, rq_job_id: str | None = None, requested_by: str | None = None) -> JobRun:
+    """Record a new ``queued`` run of ``job_name`` (trigger ``schedule`` or ``manual``) and commit."""
+    if trigger not in ("schedule", "manual"):
+        raise ValueError(f"unknown trigger {trigger!r}")
+    run = JobRun(
+        job_name=job_name,
+        trigger=trigger,
+        status="queued",
+        queued_at=utcnow(),
+        rq_job_id=rq_job_id,
+        requested_by=requested_by,
+    )
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def mark_running(run_id: int, rq_job_id: str | None = None) -> JobRun:
+    """Mark run ``run_id`` as started now and commit."""
+    run = _get(run_id)
+    run.status = "running"
+    run.started_at = utcnow()
+    if rq_job_id and not run.rq_job_id:
+        run.rq_job_id = rq_job_id
+    db.session.commit()
+    return run
+
+
+def update_summary(run_id: int, summary: dict[str, Any]) -> JobRun:
+    """Store ``summary`` on a run still under way (an asynchronous run's progress) and commit."""
+    run = _get(run_id)
+    run.summary = summary
+    db.session.commit()
+    return run
+
+
+def finish_run(
+    run_id: int,
+    outcome: str,
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+    traceback: str | None = None,
+) -> JobRun:
+    """Record how run ``run_id`` ended (``success``, ``error`` or ``skipped``), commit, release its lock.
+
+    Duration is ``finished_at - started_at`` in milliseconds (None for a run that never started).
+    """
+    if outcome not in FINISHED_OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(FINISHED_OUTCOMES)}")
+    run = _get(run_id)
+    now = utcnow()
+    run.status = outcome
+    run.finished_at = now
+    if run.started_at is not None:
+        run.duration_ms = max(0, int((now - run.started_at).total_seconds() * 1000))
+    if summary is not None:
+        run.summary = summary
+    run.error = error
+    run.traceback = traceback
+    db.session.commit()
+    if outcome != "skipped":
+        release_execution_lock(run.job_name, run.id)
+    return run
+
+
+def abandon_stale_runs(job_name: str, keep_run_id: int) -> int:
+    """Mark earlier ``running`` runs of ``job_name`` as errors; return how many.
+
+    Called once a new run holds the execution lock: a run still ``running`` then lost its lock
+    (its worker died or it outlived the lock TTL) and will never record its own outcome.
+    """
+    result = db.session.execute(
+        update(JobRun)
+        .where(JobRun.job_name == job_name, JobRun.status == "running", JobRun.id != keep_run_id)
+        .values(
+            status="error",
+            finished_at=utcnow(),
+            error="abandoned: the run lost its execution lock (worker lost or timed out)",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount or 0
+
+
+def get_run(run_id: int) -> JobRun | None:
+    """Return run ``run_id`` or None."""
+    return db.session.get(JobRun, run_id)
+
+
+def last_runs(job_names: list[str]) -> dict[str, dict[str, JobRun | None]]:
+    """Return per job ``{"last": latest run that was not skipped, "finished": latest success/error}``."""
+    found: dict[str, dict[str, JobRun | None]] = {name: {"last": None, "finished": None} for name in job_names}
+    for name in job_names:
+        base = select(JobRun).where(JobRun.job_name == name).order_by(JobRun.id.desc()).limit(1)
+        found[name]["last"] = db.session.scalars(base.where(JobRun.status != "skipped")).first()
+        found[name]["finished"] = db.session.scalars(base.where(JobRun.status.in_(("success", "error")))).first()
+    return found
+
+
+def run_to_dict(run: JobRun) -> dict[str, Any]:
+    """Return a run as the JSON the portal and API show (times ISO 8601 UTC, duration in ms)."""
+    return {
+        "id": run.id,
+        "jobName": run.job_name,
+        "trigger": run.trigger,
+        "status": run.status,
+        "queuedAt": iso_utc(run.queued_at),
+        "startedAt": iso_utc(run.started_at),
+        "finishedAt": iso_utc(run.finished_at),
+        "durationMs": run.duration_ms,
+        "summary": run.summary,
+        "error": run.error,
+        "traceback": run.traceback,
+        "rqJobId": run.rq_job_id,
+        "requestedBy": run.requested_by,
+    }
+
+
+def _get(run_id: int) -> JobRun:
+    run = db.session.get(JobRun, run_id)
+    if run is None:
+        raise LookupError(f"no job run {run_id}")
+    return run
+
+
+# --- the execution lock --------------------------------------------------------------------
+
+
+def acquire_execution_lock(job_name: str, run_id: int, ttl_seconds: int) -> bool:
+    """Take ``job_name``'s execution lock for ``run_id`` (expiring after ``ttl_seconds``); True if taken.
+
+    A lock still held by a run that the database shows as finished is stale (its owner
+    forgot to release it) and is taken over.
+    """
+    redis = get_redis()
+    key = lock_key(job_name)
+    if redis.set(key, str(run_id), nx=True, ex=ttl_seconds):
+        return True
+    holder = lock_holder(job_name)
+    if holder is None:
+        return bool(redis.set(key, str(run_id), nx=True, ex=ttl_seconds))
+    holder_run = db.session.get(JobRun, holder)
+    if holder_run is not None and holder_run.status not in FINISHED_OUTCOMES:
+        return False
+    log.warning("execution lock of %s held by finished run %s: taking it over", job_name, holder)
+    return bool(redis.eval(_REPLACE_IF_HELD, 1, key, str(holder), str(run_id), str(ttl_seconds)))
+
+
+def release_execution_lock(job_name: str, run_id: int | None = None) -> bool:
+    """Release ``job_name``'s execution lock (only if ``run_id`` holds it, when given); True if released."""
+    redis = get_redis()
+    if run_id is None:
+        return bool(redis.delete(lock_key(job_name)))
+    return bool(redis.eval(_RELEASE_IF_HELD, 1, lock_key(job_name), str(run_id)))
+
+
+def lock_holder(job_name: str) -> int | None:
+    """Return the id of the run holding ``job_name``'s execution lock, or None."""
+    value = get_redis().get(lock_key(job_name))
+    return int(value) if value else None
+
+
+def executing_runs(job_names: list[str]) -> dict[str, int | None]:
+    """Return per job the id of the run executing now (lock held by a run not finished), or None."""
+    redis = get_redis()
+    values = redis.mget([lock_key(name) for name in job_names]) if job_names else []
+    holders = {name: int(v) for name, v in zip(job_names, values, strict=True) if v}
+    if not holders:
+        return {name: None for name in job_names}
+    statuses = dict(db.session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(holders.values()))).all())
+    return {
+        name: holders[name] if name in holders and statuses.get(holders[name]) not in FINISHED_OUTCOMES else None
+        for name in job_names
+    }

@@ -1,0 +1,148 @@
+"""The periodic-job registry synced into rq-scheduler (real Redis), UTC crons, one enqueue per tick."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+import time_machine
+from rq.job import Job
+
+import schedules
+from portal import queues
+from portal.extensions import db
+from tests.conftest import ROOT
+
+ALL = {job.name for job in schedules.PERIODIC_JOBS}
+
+
+@pytest.fixture
+def scheduler(app):
+    return queues.get_scheduler()
+
+
+def scheduled(scheduler) -> dict[str, float]:
+    redis = scheduler.connection
+    return {k.decode(): v for k, v in redis.zrange(scheduler.scheduled_jobs_key, 0, -1, withscores=True)}
+
+
+def test_sync_registers_every_enabled_job_once_under_its_name(scheduler):
+    first = schedules.sync_schedule(scheduler, ALL)
+    again = schedules.sync_schedule(scheduler, ALL)
+
+    assert sorted(first["added"]) == sorted(ALL)
+    assert sorted(again["unchanged"]) == sorted(ALL) and not again["added"] and not again["replaced"]
+    assert set(scheduled(scheduler)) == ALL
+    entry = Job.fetch("cache-refresh", connection=scheduler.connection)
+    assert entry.func_name == schedules.DISPATCHER
+    assert entry.args == ["cache-refresh", "schedule"]
+    assert entry.origin == "maintenance"
+    assert entry.meta["cron_string"] == "*/5 * * * *"
+    assert entry.timeout == 240
+
+
+def test_sync_replaces_an_entry_whose_definition_changed(scheduler):
+    schedules.sync_schedule(scheduler, ALL)
+    changed = tuple(
+        dataclasses.replace(job, cron="*/7 * * * *", timeout=99) if job.name == "cache-refresh" else job
+        for job in schedules.PERIODIC_JOBS
+    )
+
+    result = schedules.sync_schedule(scheduler, ALL, jobs=changed)
+
+    assert result["replaced"] == ["cache-refresh"]
+    entry = Job.fetch("cache-refresh", connection=scheduler.connection)
+    assert entry.meta["cron_string"] == "*/7 * * * *" and entry.timeout == 99
+    assert len(scheduled(scheduler)) == len(ALL)
+
+
+def test_sync_removes_jobs_no_longer_defined_and_leaves_other_scheduled_work_alone(scheduler):
+    retired = schedules.PeriodicJob("old-report", "retired", "0 3 * * *", "maintenance", "workers.periodic.run_cache_refresh", 60)
+    schedules.sync_schedule(scheduler, ALL | {"old-report"}, jobs=schedules.PERIODIC_JOBS + (retired,))
+    assert "old-report" in scheduled(scheduler)
+    other = scheduler.enqueue_in(__import__("datetime").timedelta(minutes=15), "workers.periodic.run_cache_refresh", 0)
+
+    result = schedules.sync_schedule(scheduler, ALL)
+
+    assert result["removed"] == ["old-report"]
+    assert set(scheduled(scheduler)) == ALL | {other.id}
+
+
+def test_sync_removes_jobs_disabled_in_the_database_or_the_registry(scheduler):
+    schedules.sync_schedule(scheduler, ALL)
+    registry = tuple(dataclasses.replace(j, enabled=False) if j.name == "audit-log-archival" else j for j in schedules.PERIODIC_JOBS)
+
+    result = schedules.sync_schedule(scheduler, ALL - {"cache-refresh"}, jobs=registry)
+
+    assert sorted(result["removed"]) == ["audit-log-archival", "cache-refresh"]
+    assert set(scheduled(scheduler)) == ALL - {"cache-refresh", "audit-log-archival"}
+
+
+def test_first_run_times_are_computed_in_utc(scheduler):
+    with time_machine.travel(datetime(2026, 3, 1, 10, 17, 30), tick=False):
+        schedules.sync_schedule(scheduler, ALL)
+    times = {name: datetime.utcfromtimestamp(score) for name, score in scheduled(scheduler).items()}
+    assert times["notification-threshold-monitor"] == datetime(2026, 3, 1, 11, 0)
+    assert times["cache-refresh"] == datetime(2026, 3, 1, 10, 20)
+    assert times["notification-retry-processor"] == datetime(2026, 3, 1, 10, 30)
+    assert times["audit-log-archival"] == datetime(2026, 3, 2, 2, 0)
+
+
+def _scheduler_env(app, **extra) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        FLASK_ENV="testing",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def _make_all_due(scheduler) -> None:
+    past = int(time.time()) - 5
+    scheduler.connection.zadd(scheduler.scheduled_jobs_key, {name: past for name in ALL})
+
+
+def test_scheduler_in_kabul_time_zone_schedules_the_next_runs_in_utc(app, scheduler):
+    schedules.sync_schedule(scheduler, ALL)
+    _make_all_due(scheduler)
+    db.session.remove()
+
+    proc = subprocess.run(
+        [sys.executable, "schedules.py", "--burst", "--interval", "1"],
+        cwd=ROOT,
+        env=_scheduler_env(app, TZ="Asia/Kabul"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    scores = scheduled(scheduler)
+    # Kabul is UTC+4:30: computed in local time these would fall at half past the hour.
+    assert scores["notification-threshold-monitor"] % 3600 == 0
+    assert scores["audit-log-archival"] % 86400 == 2 * 3600
+    assert scores["materialized-view-refresh"] % 600 == 0
+    assert min(scores.values()) > time.time()
+    assert queues.get_queue("maintenance").job_ids.count("cache-refresh") == 1
+
+
+def test_two_schedulers_started_together_enqueue_each_due_job_once(app, scheduler):
+    schedules.sync_schedule(scheduler, ALL)
+    _make_all_due(scheduler)
+    db.session.remove()
+    command = [sys.executable, "schedules.py", "--burst", "--interval", "1"]
+    procs = [subprocess.Popen(command, cwd=ROOT, env=_scheduler_env(app), stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+
+    queued = [job_id for q in queues.all_queues() for job_id in q.job_ids]
+    assert sorted(queued) == sorted(ALL)

@@ -1,0 +1,108 @@
+"""Periodic jobs: the dispatcher every rq-scheduler entry calls, and the work of each job.
+
+``dispatch`` is thin on purpose: an rq-scheduler cron entry reuses one RQ job id for every
+run, so the dispatcher records the run with its own id, takes the job's execution lock (a
+second run while one executes is recorded as ``skipped``), runs the work and records the
+outcome. Errors are recorded with their traceback and re-raised so RQ shows the failure too.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from rq import get_current_job
+from rq.utils import import_attribute
+
+from workers.context import job_context
+
+log = logging.getLogger(__name__)
+
+
+def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None) -> dict[str, Any]:
+    """Run periodic job ``job_name`` once (``run_id``: the run recorded by a manual trigger).
+
+    Returns ``{"runId", "outcome", "summary"}``; a scheduled tick of a stopped job records
+    nothing and returns ``{"outcome": "disabled"}``.
+    """
+    import schedules
+    from portal.extensions import db
+    from portal.services import runs
+    from portal.services.jobs import UnknownJob, enabled_job_names
+
+    with job_context():
+        spec = schedules.get_job(job_name)
+        if spec is None:
+            raise UnknownJob(job_name)
+        current = get_current_job()
+        rq_job_id = current.id if current is not None else None
+        if trigger == "schedule" and job_name not in enabled_job_names():
+            # Stopped between the tick and now: the entry is gone already, nothing to record.
+            log.info("%s is stopped: scheduled tick ignored", job_name)
+            return {"runId": None, "outcome": "disabled", "summary": None}
+        run = runs.get_run(run_id) if run_id is not None else runs.start_run(job_name, trigger, rq_job_id=rq_job_id)
+        if run is None:
+            raise LookupError(f"no job run {run_id}")
+        if not runs.acquire_execution_lock(job_name, run.id, spec.execution_lock_ttl):
+            holder = runs.lock_holder(job_name)
+            runs.finish_run(run.id, "skipped", summary={"reason": "already executing", "executingRunId": holder})
+            log.info("%s run %s skipped: run %s is executing", job_name, run.id, holder)
+            return {"runId": run.id, "outcome": "skipped", "summary": None}
+        runs.abandon_stale_runs(job_name, run.id)
+        runs.mark_running(run.id, rq_job_id)
+        try:
+            summary = import_attribute(spec.function)(run.id) or {}
+        except Exception as exc:
+            db.session.rollback()
+            runs.finish_run(run.id, "error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            raise
+        if summary.get("async"):
+            # The work continues in other RQ jobs (scan batches) that finish the run and release the lock.
+            runs.update_summary(run.id, summary)
+            return {"runId": run.id, "outcome": "running", "summary": summary}
+        runs.finish_run(run.id, "success", summary=summary)
+        return {"runId": run.id, "outcome": "success", "summary": summary}
+
+
+# --- the work of each periodic job (called by dispatch with the run id) ---------------------
+
+
+def run_threshold_monitor(run_id: int) -> dict[str, Any]:
+    """Start the full threshold scan in batches; the run is finished by the last batch."""
+    from portal.services import scan
+
+    start_full_scan = getattr(scan, "start_full_scan", None)
+    if start_full_scan is None:
+        raise RuntimeError("the threshold scan is not installed: portal.services.scan.start_full_scan is missing")
+    return start_full_scan(run_id)
+
+
+def run_retry_processor(run_id: int) -> dict[str, Any]:
+    """Re-enqueue every delivery whose attempt is due but has no job in Redis."""
+    try:
+        from portal.services.retry_queue import requeue_due_deliveries
+    except ImportError as exc:
+        raise RuntimeError(f"the retry queue is not installed: {exc}") from exc
+    return {"requeued": requeue_due_deliveries()}
+
+
+def run_cache_refresh(run_id: int) -> dict[str, Any]:
+    """Rewrite every active student's cached attendance summary."""
+    from portal.services.summary_cache import refresh_summaries
+
+    return refresh_summaries()
+
+
+def run_course_stats_refresh(run_id: int) -> dict[str, Any]:
+    """Refresh the per-course statistics (materialized view or rebuilt table)."""
+    from portal.services.course_stats import refresh_course_stats
+
+    return refresh_course_stats()
+
+
+def run_audit_archival(run_id: int) -> dict[str, Any]:
+    """Move audit entries older than AUDIT_RETENTION_DAYS to the archive."""
+    from portal.services.archival import archive_audit_log
+
+    return archive_audit_log()
