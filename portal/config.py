@@ -5,6 +5,7 @@ Everything else reads ``current_app.config`` or receives values as arguments.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -60,6 +61,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    raw = env.get(name) or default
+    try:
+        return tuple(str(ipaddress.ip_network(part.strip(), strict=False)) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be comma-separated networks such as 10.0.0.0/8, got {raw!r}: {exc}") from None
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
     """Return the Flask config built from ``env`` (default: ``os.environ``).
 
@@ -107,5 +116,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_FORMAT": env.get("LOG_FORMAT", "text"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        # /metrics: Bearer METRICS_TOKEN when set, else only from these networks.
+        "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
+        "METRICS_ALLOW_NETWORKS": _networks(env, "METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),
         "UNIVERSITY_TIMEZONE": env.get("UNIVERSITY_TIMEZONE", "Asia/Kabul"),
     }
