@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Mapping
 
@@ -10,6 +9,7 @@ from flask import Flask
 
 from portal.config import load_config
 from portal.extensions import db, migrate
+from portal.logs import configure_logging
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,7 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
-    _configure_logging(app)
+    configure_logging(app)
 
     from portal import models  # noqa: F401  (registers the tables on db.metadata)
     from portal.blueprints import register_blueprints
@@ -37,8 +37,3 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
     return app
-
-
-def _configure_logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -61,6 +61,14 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or default).strip()
+    for choice in choices:
+        if raw.lower() == choice.lower():
+            return choice
+    raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+
+
 def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
     raw = env.get(name) or default
     try:
@@ -115,8 +123,8 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", not development),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
-        "LOG_FORMAT": env.get("LOG_FORMAT", "text"),
-        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", ("text", "json"), "text"),
+        "LOG_LEVEL": _choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO"),
         # /metrics: Bearer METRICS_TOKEN when set, else only from these networks.
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
         "METRICS_ALLOW_NETWORKS": _networks(env, "METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),
