@@ -138,7 +138,6 @@ def retry_queue_list():
     """The retry-queue summary and its deliveries (``status`` pending or dead), paginated and filtered."""
     page, per_page = browse.page_args(request.args)
     filters = browse.delivery_filters(request.args)
-    result = browse.deliveries_page(page=page, per_page=per_page, **filters)
-    data = browse.page_json(result, browse.delivery_json)
+    data = browse.page_json(browse.retry_deliveries(page=page, per_page=per_page, **filters))
     data["summary"] = retry_queue.retry_queue_status()
     return _ok(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from portal.auth import require_page_role
-from portal.services import browse
+from portal.services import browse, course_stats
 
 bp = Blueprint("browse", __name__)
 
@@ -26,15 +26,17 @@ def notifications():
 @bp.get("/at-risk")
 @require_page_role()
 def at_risk():
-    """Per-course statistics and, for the chosen course, the students with an open alert."""
+    """Per-course statistics (the materialized view) and, for one course, its students with an open alert."""
     page, per_page = browse.page_args(request.args)
     course = (request.args.get("course") or "").strip()[:32] or None
+    students = browse.at_risk_students(course, page, per_page) if course else None
     return render_template(
         "pages/at_risk.html",
-        stats=browse.course_stats(),
-        courses=browse.courses_with_open_alerts(),
+        stats=course_stats.course_stats(),
+        open_alerts={row["code"]: row for row in browse.courses_with_open_alerts()},
         course=course,
-        students=browse.at_risk_students(course, page, per_page) if course else None,
+        students=students,
+        rates=browse.current_rates(students.items) if students else {},
     )
 
 

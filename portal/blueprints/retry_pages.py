@@ -14,12 +14,12 @@ bp = Blueprint("retry", __name__, url_prefix="/retry-queue")
 @bp.get("/")
 @require_page_role()
 def index():
-    """Pending (or, with ``status=dead``, dead) deliveries, filtered and paginated."""
+    """Deliveries waiting for a retry (or, with ``status=dead``, the dead ones), filtered and paginated."""
     page, per_page = browse.page_args(request.args)
     filters = browse.delivery_filters(request.args)
     return render_template(
         "pages/retry.html",
-        deliveries=browse.deliveries_page(page=page, per_page=per_page, **filters),
+        deliveries=browse.retry_deliveries(page=page, per_page=per_page, **filters),
         filters=filters,
         summary=retry_queue.retry_queue_status(),
     )

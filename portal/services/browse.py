@@ -6,10 +6,12 @@ message fit for the user, which the web layer answers with 400.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 
 from portal.clock import iso_utc
 from portal.extensions import db
@@ -73,7 +75,7 @@ def alert_filters(args: Mapping[str, str]) -> dict[str, Any]:
 
 
 def delivery_filters(args: Mapping[str, str]) -> dict[str, Any]:
-    """Return the retry-queue filters: ``status`` (pending/dead), ``type``, ``attempts``, ``channel``."""
+    """Return the retry-queue filters: ``status`` (pending: waiting for a retry; dead), ``type``, ``attempts``, ``channel``."""
     return {
         "status": _choice(args, "status", RETRY_TABS, "pending"),
         "kind": _choice(args, "type", ALERT_KINDS),
@@ -99,14 +101,56 @@ def audit_filters(args: Mapping[str, str]) -> dict[str, Any]:
     return {"actor": _text(args, "actor", 100), "action": _text(args, "action", 64)}
 
 
+@dataclass
+class PageOf:
+    """A page of results from a service that answers ``{items, total, page, perPage}`` (for the pager)."""
+
+    items: list
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def retry_deliveries(
+    page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status="pending", kind=None, attempts=None, channel=None
+) -> PageOf:
+    """Return a page of the retry queue (``pending``: waiting for a retry) or of the ``dead`` deliveries."""
+    from portal.services.retry_queue import list_deliveries
+
+    result = list_deliveries(
+        "waiting" if status == "pending" else status, page, per_page, kind=kind, attempts=attempts, channel=channel
+    )
+    return PageOf(result["items"], result["total"], result["page"], result["perPage"])
+
+
 def _paginate(statement, page: int, per_page: int):
     return db.paginate(statement, page=page, per_page=per_page, error_out=False, max_per_page=MAX_PER_PAGE)
 
 
-def page_json(pagination, item_json: Callable[[Any], dict]) -> dict[str, Any]:
+def page_json(pagination, item_json: Callable[[Any], dict] | None = None) -> dict[str, Any]:
     """Return a page of results as ``{items, page, perPage, total, pages}``."""
     return {
-        "items": [item_json(item) for item in pagination.items],
+        "items": [item_json(item) if item_json else item for item in pagination.items],
         "page": pagination.page,
         "perPage": pagination.per_page,
         "total": pagination.total,
@@ -145,41 +189,6 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "excusedHours": str(alert.excused_hours),
         "openedAt": iso_utc(alert.opened_at),
         "resolvedAt": iso_utc(alert.resolved_at),
-    }
-
-
-def deliveries_page(
-    page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status="pending", kind=None, attempts=None, channel=None
-):
-    """Return a page of deliveries in ``status`` (pending: next attempt first; dead: latest first)."""
-    stmt = select(Delivery).where(Delivery.status == status)
-    if kind:
-        stmt = stmt.where(Delivery.kind == kind)
-    if attempts is not None:
-        stmt = stmt.where(Delivery.attempts == attempts)
-    if channel:
-        stmt = stmt.where(Delivery.channel == channel)
-    if status == "pending":
-        stmt = stmt.order_by(Delivery.next_attempt_at.asc(), Delivery.id.asc())
-    else:
-        stmt = stmt.order_by(Delivery.updated_at.desc(), Delivery.id.desc())
-    return _paginate(stmt, page, per_page)
-
-
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    """Return a delivery as the API shows it."""
-    return {
-        "id": delivery.id,
-        "notificationId": delivery.notification_id,
-        "type": delivery.kind,
-        "channel": delivery.channel,
-        "recipient": delivery.recipient,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "nextAttemptAt": iso_utc(delivery.next_attempt_at),
-        "lastAttemptAt": iso_utc(delivery.last_attempt_at),
-        "lastError": delivery.last_error,
-        "createdAt": iso_utc(delivery.created_at),
     }
 
 
@@ -259,20 +268,6 @@ def run_chart(job_name: str, limit: int = 60, width: int = 600, height: int = 14
     return {"width": width, "height": height, "bars": bars, "longest_ms": longest if runs else 0}
 
 
-def course_stats() -> list[dict[str, Any]]:
-    """Return the rows of the per-course statistics (the materialized view/table), if it exists yet."""
-    if "course_stats" not in inspect(db.engine).get_table_names() and not _is_materialized_view("course_stats"):
-        return []
-    rows = db.session.execute(text("SELECT * FROM course_stats")).mappings()
-    return [dict(row) for row in rows]
-
-
-def _is_materialized_view(name: str) -> bool:
-    if db.engine.dialect.name != "postgresql":
-        return False
-    return bool(db.session.execute(text("SELECT 1 FROM pg_matviews WHERE matviewname = :n"), {"n": name}).first())
-
-
 def at_risk_students(course_code: str, page: int = 1, per_page: int = DEFAULT_PER_PAGE):
     """Return a page of the open alerts in ``course_code`` (the students at risk there), worst rate first."""
     stmt = (
@@ -300,3 +295,15 @@ def courses_with_open_alerts() -> list[dict[str, Any]]:
         entry[kind] = count
         entry["open"] += count
     return list(courses.values())
+
+
+def current_rates(alerts: list[Alert]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Return today's rates of the alerts' (student, course) pairs from the per-student cache."""
+    from portal.services.summary_cache import get_summary
+
+    rates: dict[tuple[int, int], dict[str, Any]] = {}
+    for student_id in {alert.student_id for alert in alerts}:
+        summary = get_summary(student_id) or {}
+        for course in summary.get("courses", []):
+            rates[(student_id, course["courseId"])] = course
+    return rates
