@@ -127,3 +127,51 @@ def scheduler_alive(connection: Redis | None = None) -> bool:
     """Return True when a scheduler process refreshed its heartbeat recently."""
     return bool((connection or get_redis()).exists(SCHEDULER_HEARTBEAT_KEY))
 
+
+# --- delayed jobs (delivery retries) -----------------------------------------------------
+# A job counts as "in Redis" while it can still run: waiting, scheduled or running.
+LIVE_JOB_STATUSES = frozenset({"queued", "scheduled", "started", "deferred"})
+
+
+def enqueue_at(queue_name: str, when, func: str, *args: Any, job_id: str | None = None, **options: Any):
+    """Schedule ``func`` on ``queue_name`` at ``when`` (naive UTC); return the RQ job.
+
+    Fired by workers running ``--with-scheduler``. RQ reads a naive datetime as server-local
+    time, so ``when`` is made explicitly UTC here.
+    """
+    from datetime import UTC
+
+    options.setdefault("result_ttl", RESULT_TTL_SECONDS)
+    options.setdefault("failure_ttl", FAILURE_TTL_SECONDS)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return get_queue(queue_name).enqueue_at(when, func, *args, job_id=job_id, **options)
+
+
+def live_job_ids(job_ids: Iterable[str]) -> set[str]:
+    """Return those of ``job_ids`` whose RQ job is still waiting, scheduled or running."""
+    from rq.job import Job
+
+    ids = [job_id for job_id in dict.fromkeys(job_ids) if job_id]
+    live: set[str] = set()
+    connection = get_redis()
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        for job in Job.fetch_many(chunk, connection=connection):
+            status = job.get_status(refresh=False) if job is not None else None
+            if status is not None and getattr(status, "value", status) in LIVE_JOB_STATUSES:
+                live.add(job.id)
+    return live
+
+
+def remove_job(job_id: str) -> bool:
+    """Delete job ``job_id`` from Redis (its queue, the scheduled registry); True when it existed."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        job = Job.fetch(job_id, connection=get_redis())
+    except NoSuchJobError:
+        return False
+    job.delete(remove_from_queue=True)
+    return True

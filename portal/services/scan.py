@@ -1,10 +1,38 @@
-"""The threshold scan and the immediate checks (filled in by the threshold-engine work)."""
+"""The threshold scan (full, in batches) and the immediate checks after attendance is saved.
+
+A full scan splits the active students into id ranges of ``SCAN_BATCH_SIZE`` and runs one
+RQ job per range on the ``thresholds`` queue (``workers.thresholds.scan_batch``). Each batch
+records its counts in ``scan_batches`` in the same transaction as its alert changes; the
+batch that finds every other batch finished writes the run's summary onto its JobRun row.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+import traceback
 from collections.abc import Sequence
 
+from flask import current_app
+from sqlalchemy import case, func, select, update
+
 from portal import queues
+from portal.clock import iso_utc, utcnow
+from portal.extensions import db
+from portal.models import JobRun, Student
+from portal.models.alerts import ScanBatch
+from portal.services.evaluation import (
+    EvaluationCounts,
+    apply_evaluations,
+    count_active_students,
+    serialize_writers,
+    totals_for_pairs,
+    totals_for_student_range,
+)
+from portal.services.notifications import enqueue_delivery_jobs
+from portal.services.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
 
 IMMEDIATE_CHECK_CHUNK = 500
 
@@ -16,3 +44,214 @@ def enqueue_immediate_checks(pairs: Sequence[tuple[int, int]]) -> int:
         for i in range(0, len(pairs), IMMEDIATE_CHECK_CHUNK)
     ]
     return len(queues.enqueue_many(queues.URGENT, calls))
+
+
+def student_batches(batch_size: int | None = None) -> list[tuple[int, int]]:
+    """Split the active students into ``(first_id, last_id)`` ranges of ``batch_size`` students."""
+    size = batch_size or current_app.config["SCAN_BATCH_SIZE"]
+    ids = db.session.execute(select(Student.id).where(Student.active.is_(True)).order_by(Student.id)).scalars().all()
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
+def summary_of(counts: EvaluationCounts, elapsed_ms: int, errors: list[str]) -> dict:
+    """Return a run summary in the API's shape (times in ms and ISO 8601 UTC)."""
+    return {
+        "totalStudentsChecked": counts.students_checked,
+        "alertsOpened": dict(counts.opened),
+        "alertsSuppressed": counts.suppressed,
+        "alertsResolved": counts.resolved,
+        "notificationsQueued": counts.notifications,
+        "executionTime": elapsed_ms,
+        "timestamp": iso_utc(utcnow()),
+        "errors": errors,
+    }
+
+
+def check_pairs(pairs: Sequence[Sequence[int]]) -> dict:
+    """Evaluate the given (student_id, course_id) pairs now, commit, and queue their deliveries."""
+    session = db.session
+    serialize_writers(session)
+    rows = totals_for_pairs(session, [tuple(p) for p in pairs])
+    result = apply_evaluations(session, rows, utcnow())
+    session.commit()
+    enqueue_delivery_jobs(result.deliveries)
+    return summary_of(result.counts, 0, [])
+
+
+def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, object]:
+    session = db.session
+    serialize_writers(session)
+    rows = totals_for_student_range(session, first, last)
+    result = apply_evaluations(session, rows, utcnow())
+    result.counts.students_checked = count_active_students(session, first, last)
+    return result.counts, result.deliveries
+
+
+def run_threshold_check(dry_run: bool = False) -> dict:
+    """Run a full check in this process, batch after batch; return the summary.
+
+    Deliveries still go through RQ. With ``dry_run`` every batch is rolled back: the summary
+    says what a real check would change, and nothing is written or queued. A failing batch
+    is rolled back, logged and listed in ``errors``; the others still run.
+    """
+    started = time.monotonic()
+    total, errors = EvaluationCounts(), []
+    for first, last in student_batches():
+        try:
+            counts, deliveries = _evaluate_range(first, last)
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not hide the others' results
+            db.session.rollback()
+            log.exception("threshold check of students %s..%s failed", first, last)
+            errors.append(f"students {first}..{last}: {type(exc).__name__}: {exc}")
+            continue
+        if dry_run:
+            db.session.rollback()
+        else:
+            db.session.commit()
+            enqueue_delivery_jobs(deliveries)
+        total.add(counts)
+    return summary_of(total, int((time.monotonic() - started) * 1000), errors)
+
+
+def start_full_scan(run_id: int) -> dict:
+    """Split the scan into batches, enqueue one ``scan_batch`` job each, return ``{"batches", "async"}``.
+
+    The JobRun ``run_id`` is finished by the last batch (at once when there is nothing to scan).
+    Calling it again for the same run enqueues the same batch job ids again, adding no batch.
+    """
+    session = db.session
+    now = utcnow()
+    session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.started_at.is_(None)).values(started_at=now))
+    session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status == "queued").values(status="running"))
+    batches = student_batches()
+    insert_ignore(
+        session,
+        ScanBatch,
+        [
+            {"run_id": run_id, "batch_no": n, "first_student_id": a, "last_student_id": b, "status": "queued"}
+            for n, (a, b) in enumerate(batches)
+        ],
+        ["run_id", "batch_no"],
+    )
+    session.commit()
+    calls = [
+        ("workers.thresholds.scan_batch", (run_id, n), {"job_id": f"scan-{run_id}-{n}"}) for n in range(len(batches))
+    ]
+    queues.enqueue_many(queues.THRESHOLDS, calls)
+    if not batches:
+        finish_run_if_complete(run_id)
+    return {"batches": len(batches), "async": True}
+
+
+def run_scan_batch(run_id: int, batch_no: int) -> dict:
+    """Evaluate one batch of a full scan, record its counts once, and finish the run if it was last.
+
+    A batch already done (its job re-run after a crash that followed the commit) changes
+    nothing and is not counted again. A failure is recorded on the batch and re-raised.
+    """
+    session = db.session
+    batch = session.get(ScanBatch, (run_id, batch_no))
+    if batch is None:
+        raise LookupError(f"scan run {run_id} has no batch {batch_no}")
+    if batch.status == "done":
+        session.rollback()
+        finish_run_if_complete(run_id)
+        return {"batch": batch_no, "skipped": "already done"}
+    first, last = batch.first_student_id, batch.last_student_id
+    session.rollback()
+    try:
+        counts, deliveries = _evaluate_range(first, last)
+        marked = session.execute(
+            update(ScanBatch)
+            .where(ScanBatch.run_id == run_id, ScanBatch.batch_no == batch_no, ScanBatch.status != "done")
+            .values(
+                status="done",
+                students_checked=counts.students_checked,
+                warning_opened=counts.opened["warning"],
+                mahroom_opened=counts.opened["mahroom"],
+                tasdiq_opened=counts.opened["tasdiq"],
+                suppressed=counts.suppressed,
+                resolved=counts.resolved,
+                notifications_queued=counts.notifications,
+                error=None,
+                finished_at=utcnow(),
+            )
+        ).rowcount
+        if not marked:  # a twin of this job finished first; its changes stand, ours are void
+            session.rollback()
+            return {"batch": batch_no, "skipped": "done by another worker"}
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        session.execute(
+            update(ScanBatch)
+            .where(ScanBatch.run_id == run_id, ScanBatch.batch_no == batch_no, ScanBatch.status != "done")
+            .values(status="error", error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=utcnow())
+        )
+        session.commit()
+        finish_run_if_complete(run_id, traceback_text=traceback.format_exc())
+        raise
+    enqueue_delivery_jobs(deliveries)
+    finish_run_if_complete(run_id)
+    return {"batch": batch_no, "studentsChecked": counts.students_checked}
+
+
+def finish_run_if_complete(run_id: int, traceback_text: str | None = None) -> dict | None:
+    """When no batch of ``run_id`` is still queued, write the run's outcome and summary; return it.
+
+    The summary is summed from the batch rows, so whichever batch finishes last (or both,
+    when two finish together) writes the same numbers. A run already ``success`` is left alone.
+    """
+    session = db.session
+    c = ScanBatch
+    row = session.execute(
+        select(
+            func.count(),
+            func.sum(case((c.status == "queued", 1), else_=0)),
+            func.coalesce(func.sum(c.students_checked), 0),
+            func.coalesce(func.sum(c.warning_opened), 0),
+            func.coalesce(func.sum(c.mahroom_opened), 0),
+            func.coalesce(func.sum(c.tasdiq_opened), 0),
+            func.coalesce(func.sum(c.suppressed), 0),
+            func.coalesce(func.sum(c.resolved), 0),
+            func.coalesce(func.sum(c.notifications_queued), 0),
+        ).where(c.run_id == run_id)
+    ).one()
+    if row[1]:
+        session.rollback()
+        return None
+    errors = [
+        f"batch {n}: {e}"
+        for n, e in session.execute(
+            select(c.batch_no, c.error).where(c.run_id == run_id, c.status == "error").order_by(c.batch_no)
+        )
+    ]
+    counts = EvaluationCounts(
+        students_checked=int(row[2]),
+        opened={"warning": int(row[3]), "mahroom": int(row[4]), "tasdiq": int(row[5])},
+        suppressed=int(row[6]),
+        resolved=int(row[7]),
+        notifications=int(row[8]),
+    )
+    run = session.get(JobRun, run_id)
+    if run is None or run.status == "success":
+        session.rollback()
+        return None
+    now = utcnow()
+    began = run.started_at or run.queued_at or now
+    elapsed_ms = max(0, int((now - began).total_seconds() * 1000))
+    summary = summary_of(counts, elapsed_ms, errors)
+    values = {
+        "status": "error" if errors else "success",
+        "finished_at": now,
+        "duration_ms": elapsed_ms,
+        "summary": summary,
+    }
+    values["error"] = "; ".join(errors)[:4000] if errors else None
+    if errors and traceback_text:
+        values["traceback"] = traceback_text
+    elif not errors:
+        values["traceback"] = None
+    session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status != "success").values(**values))
+    session.commit()
+    return summary

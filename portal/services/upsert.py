@@ -36,3 +36,8 @@ def insert_ignore(session: Session, model, rows: Sequence[dict], keys: Sequence[
     stmt = _insert(session, model).on_conflict_do_nothing(index_elements=list(keys))
     for start in range(0, len(rows), 1000):
         session.execute(stmt, list(rows[start : start + 1000]))
+
+
+def dialect_insert(session: Session, model):
+    """Return the dialect's INSERT for ``model`` (it has ``on_conflict_do_nothing``/``_update``)."""
+    return _insert(session, model)

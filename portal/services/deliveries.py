@@ -1,0 +1,198 @@
+"""Attempting deliveries: claim, send, record each outcome, schedule retries.
+
+A job gets a list of delivery ids. Claiming (one UPDATE ... RETURNING) counts the attempt and
+pushes ``next_attempt_at`` out by a lease, so two jobs holding the same id never both send it,
+and a worker killed mid-send is retried by the retry processor once the lease has passed: at
+worst a message sent just before the kill is sent once more.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from portal import queues
+from portal.clock import utcnow
+from portal.domain.retry import RetryPolicy
+from portal.extensions import db
+from portal.models import Delivery, InboxMessage, Notification
+from portal.services.senders import DeliveryFailure, SmtpSender, WebhookSender
+from portal.services.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=15)
+COMMIT_EVERY = 25
+
+
+def retry_policy() -> RetryPolicy:
+    """Return the retry policy configured by ``RETRY_DELAYS_MINUTES``."""
+    return RetryPolicy(tuple(current_app.config["RETRY_DELAYS_MINUTES"]))
+
+
+def retry_job_id(delivery_id: int, attempt: int) -> str:
+    """Return the RQ job id of attempt number ``attempt`` of a delivery (deterministic)."""
+    return f"delivery-retry-{delivery_id}-{attempt}"
+
+
+def claim(delivery_ids: list[int], now: datetime) -> list[int]:
+    """Claim the due pending deliveries among ``delivery_ids``; return their ids (committed)."""
+    session = db.session
+    claimed: list[int] = []
+    ids = sorted(set(delivery_ids))
+    for start in range(0, len(ids), 500):
+        stmt = (
+            update(Delivery)
+            .where(
+                Delivery.id.in_(ids[start : start + 500]), Delivery.status == "pending", Delivery.next_attempt_at <= now
+            )
+            .values(
+                attempts=Delivery.attempts + 1, last_attempt_at=now, next_attempt_at=now + CLAIM_LEASE, updated_at=now
+            )
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        claimed.extend(session.execute(stmt).scalars())
+    session.commit()
+    return sorted(claimed)
+
+
+class _Senders:
+    """Opens at most one SMTP and one webhook connection per job, lazily."""
+
+    def __init__(self) -> None:
+        config = current_app.config
+        self.config = config
+        self.smtp: SmtpSender | None = None
+        self.webhook: WebhookSender | None = None
+        self.smtp_down: DeliveryFailure | None = None
+
+    def send(self, row) -> None:
+        """Send one delivery row (delivery columns plus its notification's); raise DeliveryFailure."""
+        if row.channel == "inbox":
+            message = {"student_id": row.student_id, "delivery_id": row.id, "subject": row.subject, "body": row.body}
+            insert_ignore(
+                db.session,
+                InboxMessage,
+                [{**message, "urgent": row.kind == "mahroom", "created_at": utcnow()}],
+                ["delivery_id"],
+            )
+        elif row.channel == "email":
+            if not self.config.get("SMTP_URL"):
+                raise DeliveryFailure("permanent", "email channel not configured (SMTP_URL is empty)")
+            if self.smtp_down is not None:  # the server refused us a moment ago: do not hammer it
+                raise self.smtp_down
+            if self.smtp is None:
+                self.smtp = SmtpSender(
+                    self.config["SMTP_URL"], self.config["MAIL_FROM"], self.config["DELIVERY_TIMEOUT_SECONDS"]
+                )
+            try:
+                self.smtp.send(row.recipient, row.subject, row.body)
+            except DeliveryFailure as failure:
+                if failure.connection_lost:
+                    self.smtp_down = failure
+                raise
+        elif row.channel == "webhook":
+            if self.webhook is None or self.webhook.url != row.recipient:
+                if self.webhook is not None:
+                    self.webhook.close()
+                self.webhook = WebhookSender(row.recipient, self.config["DELIVERY_TIMEOUT_SECONDS"])
+            self.webhook.send(row.payload)
+        else:
+            raise DeliveryFailure("permanent", f"unknown channel {row.channel!r}")
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+        if self.webhook is not None:
+            self.webhook.close()
+
+
+def deliver(delivery_ids: list[int]) -> dict:
+    """Attempt each due pending delivery in ``delivery_ids`` once; return counts by outcome.
+
+    Sent deliveries become ``sent``; a transient failure waits for its next attempt (an RQ
+    job scheduled at that time), a permanent one or the last attempt's failure is ``dead``.
+    """
+    now = utcnow()
+    claimed = claim(delivery_ids, now)
+    outcome = {"sent": 0, "retrying": 0, "dead": 0, "notDue": len(set(delivery_ids)) - len(claimed)}
+    if not claimed:
+        return outcome
+    session = db.session
+    policy = retry_policy()
+    senders = _Senders()
+    changes: list[dict] = []
+    retries: list[tuple[int, int, datetime]] = []
+    try:
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Delivery.channel,
+                Delivery.recipient,
+                Delivery.attempts,
+                Notification.student_id,
+                Notification.kind,
+                Notification.subject,
+                Notification.body,
+                Notification.payload,
+            )
+            .join(Notification, Notification.id == Delivery.notification_id)
+            .where(Delivery.id.in_(claimed))
+            .order_by(Delivery.id)
+        ).all()
+        session.rollback()  # no transaction stays open while we talk to the network
+        for n, row in enumerate(rows, start=1):
+            change = {"id": row.id, "updated_at": utcnow()}
+            try:
+                senders.send(row)
+            except DeliveryFailure as failure:
+                decision = policy.after_failure(row.attempts, failure.kind, now)
+                pending = decision.status == "pending"
+                change.update(
+                    status=decision.status,
+                    next_attempt_at=decision.next_attempt_at,
+                    last_error=f"attempt {row.attempts} ({failure.kind}): {failure}"[:4000],
+                    job_id=retry_job_id(row.id, row.attempts + 1) if pending else None,
+                )
+                if pending:
+                    retries.append((row.id, row.attempts + 1, decision.next_attempt_at))
+                outcome["retrying" if pending else "dead"] += 1
+            else:
+                change.update(status="sent", sent_at=utcnow(), next_attempt_at=None, job_id=None)
+                outcome["sent"] += 1
+            changes.append(change)
+            if n % COMMIT_EVERY == 0:
+                changes, retries = _record(changes, retries)
+        _record(changes, retries)
+    finally:
+        senders.close()
+    return outcome
+
+
+def _record(changes: list[dict], retries: list[tuple[int, int, datetime]]) -> tuple[list, list]:
+    """Write outcomes (one bulk UPDATE by primary key), commit, then schedule the retries."""
+    if changes:
+        by_keys: dict[tuple, list[dict]] = {}
+        for change in changes:
+            by_keys.setdefault(tuple(sorted(change)), []).append(change)
+        for group in by_keys.values():
+            db.session.execute(update(Delivery), group)
+        db.session.commit()
+    _schedule_retries(retries)
+    return [], []
+
+
+def _schedule_retries(retries: list[tuple[int, int, datetime]]) -> None:
+    """Schedule committed retries; if Redis fails, the retry processor re-enqueues them when due."""
+    for delivery_id, attempt, when in retries:
+        queues.enqueue_at(
+            queues.NOTIFICATIONS,
+            when,
+            "workers.deliveries.deliver",
+            [delivery_id],
+            job_id=retry_job_id(delivery_id, attempt),
+        )

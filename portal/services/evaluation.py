@@ -1,0 +1,218 @@
+"""Evaluating (student, course) pairs against the rules and writing what changed, set-based.
+
+The hour totals come from the enrollment rows (kept exact by every attendance write), one
+query per batch. Opening relies on the partial unique index ``uq_alerts_one_open_per_crossing``
+(INSERT ... ON CONFLICT DO NOTHING): whatever runs concurrently or again, a crossing gets one
+alert, and only the transaction whose insert won creates its notification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import case, func, select, text, tuple_, update
+from sqlalchemy.orm import Session
+
+from portal.domain.messages import AlertFacts
+from portal.domain.rates import HourTotals
+from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate
+from portal.models import Alert, Course, Enrollment, Student
+from portal.services.notifications import OpenedAlert, QueuedDeliveries, create_notifications
+from portal.services.upsert import dialect_insert
+
+CHUNK = 500
+
+
+@dataclass
+class EvaluationCounts:
+    """What evaluations changed; batches add theirs up into a run's summary."""
+
+    students_checked: int = 0
+    opened: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ALERT_KINDS, 0))
+    suppressed: int = 0
+    resolved: int = 0
+    notifications: int = 0
+
+    def add(self, other: EvaluationCounts) -> None:
+        """Add ``other``'s counts to these."""
+        self.students_checked += other.students_checked
+        for kind in ALERT_KINDS:
+            self.opened[kind] += other.opened[kind]
+        self.suppressed += other.suppressed
+        self.resolved += other.resolved
+        self.notifications += other.notifications
+
+
+@dataclass
+class EvaluationResult:
+    counts: EvaluationCounts
+    deliveries: QueuedDeliveries
+
+
+def serialize_writers(session: Session) -> None:
+    """On SQLite, take the write lock before reading, so read-evaluate-write is one unit.
+
+    PostgreSQL gets the same effect from the enrollment row locks taken by the totals query.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    raw = session.connection().connection.driver_connection
+    if not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
+
+
+def _totals_query(lock: bool):
+    query = (
+        select(
+            Enrollment.student_id,
+            Enrollment.course_id,
+            Enrollment.held_hours,
+            Enrollment.absent_hours,
+            Enrollment.excused_hours,
+            Student.student_number,
+            Student.name,
+            Student.email,
+            Student.guardian_email,
+            Course.code,
+            Course.title,
+        )
+        .join(Student, Student.id == Enrollment.student_id)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(Student.active.is_(True), Enrollment.active.is_(True))
+        .order_by(Enrollment.id)
+    )
+    # Row locks serialise evaluations of one pair with each other and with attendance writes
+    # (which lock enrollments in the same id order), so nobody decides on stale totals.
+    return query.with_for_update(of=Enrollment) if lock else query
+
+
+def totals_for_student_range(session: Session, first: int, last: int, *, lock: bool = True) -> list:
+    """Return the totals rows of every active enrollment of active students with id in [first, last]."""
+    return session.execute(_totals_query(lock).where(Enrollment.student_id.between(first, last))).all()
+
+
+def totals_for_pairs(session: Session, pairs: Sequence[tuple[int, int]], *, lock: bool = True) -> list:
+    """Return the totals rows of the given (student_id, course_id) pairs that are active."""
+    rows: list = []
+    pairs = sorted(set(map(tuple, pairs)))
+    for start in range(0, len(pairs), CHUNK):
+        chunk = pairs[start : start + CHUNK]
+        rows.extend(
+            session.execute(
+                _totals_query(lock).where(tuple_(Enrollment.student_id, Enrollment.course_id).in_(chunk))
+            ).all()
+        )
+    return rows
+
+
+def count_active_students(session: Session, first: int, last: int) -> int:
+    """Return how many active students have an id in [first, last]."""
+    return session.execute(
+        select(func.count()).select_from(Student).where(Student.active.is_(True), Student.id.between(first, last))
+    ).scalar_one()
+
+
+def _open_alerts(session: Session, student_ids: Iterable[int]) -> dict[tuple[int, int], dict[str, int]]:
+    found: dict[tuple[int, int], dict[str, int]] = {}
+    ids = sorted(set(student_ids))
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(Alert.id, Alert.student_id, Alert.course_id, Alert.kind).where(
+                Alert.status == "open", Alert.student_id.in_(ids[start : start + CHUNK])
+            )
+        )
+        for alert_id, sid, cid, kind in rows:
+            found.setdefault((sid, cid), {})[kind] = alert_id
+    return found
+
+
+def _resolve(session: Session, resolutions: dict[int, Decimal], now: datetime) -> int:
+    resolved = 0
+    ids = sorted(resolutions)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        stmt = (
+            update(Alert)
+            .where(Alert.id.in_(chunk), Alert.status == "open")
+            .values(
+                status="resolved",
+                resolved_at=now,
+                resolved_rate=case({i: resolutions[i] for i in chunk}, value=Alert.id),
+            )
+            .returning(Alert.id)
+            .execution_options(synchronize_session=False)
+        )
+        resolved += len(session.execute(stmt).all())
+    return resolved
+
+
+def _insert_alerts(session: Session, rows: list[dict]) -> list:
+    stmt = dialect_insert(session, Alert).on_conflict_do_nothing(
+        index_elements=["student_id", "course_id", "kind"], index_where=text("status = 'open'")
+    )
+    stmt = stmt.returning(Alert.id, Alert.student_id, Alert.course_id, Alert.kind, Alert.suppressed)
+    inserted = []
+    for start in range(0, len(rows), CHUNK):
+        inserted.extend(session.execute(stmt.values(rows[start : start + CHUNK])).all())
+    return inserted
+
+
+def apply_evaluations(
+    session: Session, rows: Sequence, now: datetime, thresholds: Thresholds | None = None
+) -> EvaluationResult:
+    """Evaluate totals ``rows``; resolve, open and notify in bulk. Does not commit.
+
+    Returns the counts and the delivery jobs to enqueue once the caller has committed.
+    """
+    thresholds = thresholds or Thresholds.from_config(current_app.config)
+    counts = EvaluationCounts(students_checked=len({r.student_id for r in rows}))
+    open_now = _open_alerts(session, (r.student_id for r in rows))
+    resolutions: dict[int, Decimal] = {}
+    new_alerts: list[dict] = []
+    facts_by_key: dict[tuple[int, int, str], tuple] = {}
+    for r in rows:
+        totals = HourTotals(r.held_hours, r.absent_hours, r.excused_hours)
+        result = evaluate(totals, thresholds)
+        if result is None:
+            continue
+        open_kinds = open_now.get((r.student_id, r.course_id), {})
+        changes = alert_changes(result.holding, frozenset(open_kinds))
+        for kind in changes.to_resolve:
+            resolutions[open_kinds[kind]] = result.rate_for(kind)
+        for kind, suppressed in changes.to_open:
+            rate, threshold = result.rate_for(kind), thresholds.for_kind(kind)
+            new_alerts.append(
+                {
+                    "student_id": r.student_id,
+                    "course_id": r.course_id,
+                    "kind": kind,
+                    "status": "open",
+                    "suppressed": suppressed,
+                    "rate": rate,
+                    "threshold": threshold,
+                    "held_hours": totals.held,
+                    "absent_hours": totals.absent,
+                    "excused_hours": totals.excused,
+                    "opened_at": now,
+                }
+            )
+            facts_by_key[(r.student_id, r.course_id, kind)] = (r, rate, threshold, totals)
+    counts.resolved = _resolve(session, resolutions, now)
+    opened: list[OpenedAlert] = []
+    for alert_id, sid, cid, kind, suppressed in _insert_alerts(session, new_alerts):
+        counts.opened[kind] += 1
+        if suppressed:
+            counts.suppressed += 1
+            continue
+        r, rate, threshold, totals = facts_by_key[(sid, cid, kind)]
+        facts = AlertFacts(
+            kind, r.name, r.student_number, r.code, r.title, rate, threshold, totals.held, totals.absent, totals.excused
+        )
+        opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now))
+    deliveries = create_notifications(session, opened, now)
+    counts.notifications = len(opened)
+    return EvaluationResult(counts, deliveries)

@@ -1,0 +1,193 @@
+"""Turning newly opened alerts into notifications and per-channel deliveries, in bulk.
+
+Inbox deliveries are written at once (an in-app message cannot fail transiently); email and
+webhook deliveries are left ``pending`` with a job id, for the caller to enqueue after commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from portal import queues
+from portal.clock import iso_utc
+from portal.domain.messages import AlertFacts, compose
+from portal.models import Delivery, InboxMessage, Notification
+from portal.services.upsert import dialect_insert
+
+DELIVERY_CHUNK = 100  # deliveries per RQ job: one SMTP connection serves the whole chunk
+INSERT_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class OpenedAlert:
+    """An alert that was just inserted, with what its message needs to say."""
+
+    alert_id: int
+    student_id: int
+    facts: AlertFacts
+    email: str | None
+    guardian_email: str | None
+    opened_at: datetime
+
+
+@dataclass
+class QueuedDeliveries:
+    """Delivery jobs to enqueue after commit: (queue name, job id, delivery ids)."""
+
+    jobs: list[tuple[str, str, list[int]]] = field(default_factory=list)
+
+    @property
+    def delivery_count(self) -> int:
+        return sum(len(ids) for _, _, ids in self.jobs)
+
+
+def webhook_document(alert: OpenedAlert, subject: str, body: str) -> dict:
+    """Return the JSON document POSTed to the webhook for ``alert``."""
+    f = alert.facts
+    return {
+        "event": "attendance.alert",
+        "alertId": alert.alert_id,
+        "kind": f.kind,
+        "studentNumber": f.student_number,
+        "studentName": f.student_name,
+        "courseCode": f.course_code,
+        "courseTitle": f.course_title,
+        "rate": str(f.rate),
+        "threshold": str(f.threshold),
+        "heldHours": str(f.held),
+        "absentHours": str(f.absent),
+        "excusedHours": str(f.excused),
+        "openedAt": iso_utc(alert.opened_at),
+        "subject": subject,
+        "body": body,
+    }
+
+
+def _recipients(alert: OpenedAlert, smtp_on: bool, webhook_url: str) -> list[tuple[str, str, str | None]]:
+    """Return ``(channel, recipient, skip_reason)`` for every channel of one notification."""
+    out: list[tuple[str, str, str | None]] = [("inbox", f"student:{alert.facts.student_number}", None)]
+    emails = [alert.email] + ([alert.guardian_email] if alert.facts.kind == "mahroom" else [])
+    if not smtp_on:
+        out.append(("email", "", "email channel not configured (SMTP_URL is empty)"))
+    elif not alert.email:
+        out.append(("email", "", "student has no email address"))
+    for address in dict.fromkeys(a for a in emails if a) if smtp_on else ():
+        out.append(("email", address, None))
+    if webhook_url:
+        out.append(("webhook", webhook_url, None))
+    else:
+        out.append(("webhook", "", "webhook channel not configured (WEBHOOK_URL is empty)"))
+    return out
+
+
+def create_notifications(session: Session, alerts: list[OpenedAlert], now: datetime) -> QueuedDeliveries:
+    """Insert one notification per alert, its deliveries and inbox messages; return jobs to enqueue.
+
+    Does not commit. Notifications are unique per alert, so a repeated call adds nothing.
+    """
+    queued = QueuedDeliveries()
+    if not alerts:
+        return queued
+    config = current_app.config
+    smtp_on, webhook_url = bool(config.get("SMTP_URL")), config.get("WEBHOOK_URL") or ""
+    texts = {a.alert_id: compose(a.facts) for a in alerts}
+    by_alert = {a.alert_id: a for a in alerts}
+    notification_ids: dict[int, int] = {}
+    stmt = dialect_insert(session, Notification).on_conflict_do_nothing(index_elements=["alert_id"])
+    stmt = stmt.returning(Notification.id, Notification.alert_id)
+    rows = [
+        {
+            "alert_id": a.alert_id,
+            "student_id": a.student_id,
+            "kind": a.facts.kind,
+            "subject": texts[a.alert_id][0][:300],
+            "body": texts[a.alert_id][1],
+            "payload": webhook_document(a, *texts[a.alert_id]),
+            "created_at": now,
+        }
+        for a in alerts
+    ]
+    for start in range(0, len(rows), INSERT_CHUNK):
+        notification_ids.update(
+            {alert_id: nid for nid, alert_id in session.execute(stmt.values(rows[start : start + INSERT_CHUNK]))}
+        )
+
+    delivery_rows: list[dict] = []
+    pending: dict[str, list[dict]] = defaultdict(list)
+    for alert_id, nid in notification_ids.items():
+        alert = by_alert[alert_id]
+        for channel, recipient, skip in _recipients(alert, smtp_on, webhook_url):
+            row = {
+                "notification_id": nid,
+                "kind": alert.facts.kind,
+                "channel": channel,
+                "recipient": recipient[:500],
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "last_attempt_at": None,
+                "last_error": skip,
+                "sent_at": None,
+                "job_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            if channel == "inbox":
+                row.update(status="sent", attempts=1, next_attempt_at=None, last_attempt_at=now, sent_at=now)
+            elif skip:
+                row.update(status="skipped", next_attempt_at=None)
+            else:
+                pending[queues.URGENT if alert.facts.kind == "mahroom" else queues.NOTIFICATIONS].append(row)
+            delivery_rows.append(row)
+    job_queue: dict[str, str] = {}
+    for queue_name, rows_for_queue in pending.items():
+        for start in range(0, len(rows_for_queue), DELIVERY_CHUNK):
+            job_id = f"deliveries-{uuid.uuid4().hex}"
+            job_queue[job_id] = queue_name
+            for row in rows_for_queue[start : start + DELIVERY_CHUNK]:
+                row["job_id"] = job_id
+
+    ids_by_job: dict[str, list[int]] = defaultdict(list)
+    inbox_rows = []
+    nid_to_alert = {nid: by_alert[aid] for aid, nid in notification_ids.items()}
+    returning = insert(Delivery).returning(Delivery.id, Delivery.notification_id, Delivery.channel, Delivery.job_id)
+    for start in range(0, len(delivery_rows), INSERT_CHUNK):
+        for did, nid, channel, job_id in session.execute(returning.values(delivery_rows[start : start + INSERT_CHUNK])):
+            if channel == "inbox":
+                alert = nid_to_alert[nid]
+                subject, body = texts[alert.alert_id]
+                inbox_rows.append(
+                    {
+                        "student_id": alert.student_id,
+                        "delivery_id": did,
+                        "subject": subject[:300],
+                        "body": body,
+                        "urgent": alert.facts.kind == "mahroom",
+                        "created_at": now,
+                    }
+                )
+            elif job_id:
+                ids_by_job[job_id].append(did)
+    for start in range(0, len(inbox_rows), INSERT_CHUNK):
+        session.execute(insert(InboxMessage), inbox_rows[start : start + INSERT_CHUNK])
+    queued.jobs = [(job_queue[job_id], job_id, sorted(ids)) for job_id, ids in ids_by_job.items()]
+    return queued
+
+
+def enqueue_delivery_jobs(queued: QueuedDeliveries) -> int:
+    """Enqueue the delivery jobs (after the commit that created them); return jobs enqueued.
+
+    If this fails (Redis down, worker killed) the deliveries stay pending with a job id that
+    Redis lacks, and the retry processor re-enqueues them.
+    """
+    by_queue: dict[str, list] = defaultdict(list)
+    for queue_name, job_id, ids in queued.jobs:
+        by_queue[queue_name].append(("workers.deliveries.deliver", (ids,), {"job_id": job_id}))
+    return sum(len(queues.enqueue_many(name, calls)) for name, calls in by_queue.items())

@@ -1,0 +1,224 @@
+"""The retry queue: deliveries that failed at least once and wait for their next attempt.
+
+Fresh deliveries (no attempt yet) are not in it: clearing the retry queue never cancels a
+notification that has not been tried. Every state change here is audit-logged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from portal import queues
+from portal.clock import iso_utc, utcnow
+from portal.domain.rules import ALERT_KINDS
+from portal.extensions import db
+from portal.models import Alert, Course, Delivery, Notification, Student
+from portal.services import audit
+from portal.services.deliveries import retry_job_id
+from portal.services.notifications import DELIVERY_CHUNK
+
+RETRYABLE = ("pending", "dead")
+
+
+class DeliveryNotFound(LookupError):
+    """No delivery has that id."""
+
+
+class DeliveryStateError(ValueError):
+    """The delivery is in a state that does not allow the action (the message says which)."""
+
+
+def _waiting():
+    return (Delivery.status == "pending") & (Delivery.attempts > 0)
+
+
+def retry_queue_status() -> dict:
+    """Return ``{totalPending, byType, byAttempts}``: waiting retries by alert kind and attempts made."""
+    by_type = dict.fromkeys(ALERT_KINDS, 0)
+    by_attempts: dict[str, int] = {}
+    rows = db.session.execute(
+        select(Delivery.kind, Delivery.attempts, func.count())
+        .where(_waiting())
+        .group_by(Delivery.kind, Delivery.attempts)
+    )
+    for kind, attempts, count in rows:
+        by_type[kind] = by_type.get(kind, 0) + count
+        by_attempts[str(attempts)] = by_attempts.get(str(attempts), 0) + count
+    return {
+        "totalPending": sum(by_type.values()),
+        "byType": by_type,
+        "byAttempts": dict(sorted(by_attempts.items(), key=lambda kv: int(kv[0]))),
+    }
+
+
+def clear_retry_queue(actor: str, source: str) -> int:
+    """Cancel every delivery waiting for a retry, remove their scheduled jobs; return how many."""
+    session = db.session
+    rows = session.execute(select(Delivery.id, Delivery.job_id).where(_waiting())).all()
+    ids = [r.id for r in rows]
+    now = utcnow()
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids[start : start + 500]), _waiting())
+            .values(status="cancelled", next_attempt_at=None, job_id=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(actor, "retry_queue.clear", "retry-queue", details={"cancelled": len(ids)}, source=source)
+    session.commit()
+    for r in rows:
+        if r.job_id and r.job_id.startswith("delivery-retry-"):
+            queues.remove_job(r.job_id)
+    return len(ids)
+
+
+def _get(delivery_id: int) -> Delivery:
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise DeliveryNotFound(f"no delivery {delivery_id}")
+    return delivery
+
+
+def retry_delivery(delivery_id: int, actor: str, source: str) -> dict:
+    """Attempt a dead or pending delivery now (an RQ job on the notifications queue); return it.
+
+    A dead delivery gets one more attempt; if that fails it is dead again.
+    """
+    delivery = _get(delivery_id)
+    if delivery.status not in RETRYABLE:
+        raise DeliveryStateError(
+            f"delivery {delivery_id} is {delivery.status}; only pending or dead deliveries can be retried"
+        )
+    old_job, previous = delivery.job_id, delivery.status
+    job_id = retry_job_id(delivery.id, delivery.attempts + 1)
+    now = utcnow()
+    delivery.status, delivery.next_attempt_at, delivery.job_id, delivery.updated_at = "pending", now, job_id, now
+    audit.record(
+        actor,
+        "delivery.retry",
+        f"delivery:{delivery_id}",
+        details={"was": previous, "attempts": delivery.attempts},
+        source=source,
+    )
+    db.session.commit()
+    for stale in {old_job, job_id}:
+        if stale and stale.startswith("delivery-retry-"):
+            queues.remove_job(stale)
+    queues.enqueue(queues.NOTIFICATIONS, "workers.deliveries.deliver", [delivery.id], job_id=job_id)
+    return delivery_dict(delivery)
+
+
+def cancel_delivery(delivery_id: int, actor: str, source: str) -> dict:
+    """Cancel a pending or dead delivery (kept, status ``cancelled``) and remove its retry job."""
+    delivery = _get(delivery_id)
+    if delivery.status not in RETRYABLE:
+        raise DeliveryStateError(
+            f"delivery {delivery_id} is {delivery.status}; only pending or dead deliveries can be cancelled"
+        )
+    old_job, previous = delivery.job_id, delivery.status
+    delivery.status, delivery.next_attempt_at, delivery.job_id, delivery.updated_at = "cancelled", None, None, utcnow()
+    audit.record(
+        actor,
+        "delivery.cancel",
+        f"delivery:{delivery_id}",
+        details={"was": previous, "attempts": delivery.attempts},
+        source=source,
+    )
+    db.session.commit()
+    if old_job and old_job.startswith("delivery-retry-"):
+        queues.remove_job(old_job)
+    return delivery_dict(delivery)
+
+
+def requeue_due_deliveries(now: datetime | None = None) -> int:
+    """Re-enqueue every pending delivery due by ``now`` whose job is gone from Redis; return how many.
+
+    The safety net after Redis lost data or a worker died before enqueuing: the database says
+    what is pending, Redis only carries the work.
+    """
+    now = now or utcnow()
+    session = db.session
+    due = session.execute(
+        select(Delivery.id, Delivery.job_id, Delivery.kind)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.id)
+    ).all()
+    live = queues.live_job_ids(r.job_id for r in due if r.job_id)
+    orphans = [r for r in due if r.job_id not in live]
+    by_queue: dict[str, list[int]] = {}
+    for r in orphans:
+        by_queue.setdefault(queues.URGENT if r.kind == "mahroom" else queues.NOTIFICATIONS, []).append(r.id)
+    for queue_name, ids in by_queue.items():
+        calls = []
+        for start in range(0, len(ids), DELIVERY_CHUNK):
+            chunk, job_id = ids[start : start + DELIVERY_CHUNK], f"deliveries-requeued-{uuid.uuid4().hex}"
+            session.execute(
+                update(Delivery).where(Delivery.id.in_(chunk), Delivery.status == "pending").values(job_id=job_id)
+            )
+            calls.append(("workers.deliveries.deliver", (chunk,), {"job_id": job_id}))
+        session.commit()
+        queues.enqueue_many(queue_name, calls)
+    return len(orphans)
+
+
+def delivery_dict(d: Delivery, student_number: str | None = None, course_code: str | None = None) -> dict:
+    """Return a delivery as the API shows it (times ISO 8601 UTC)."""
+    return {
+        "id": d.id,
+        "notificationId": d.notification_id,
+        "kind": d.kind,
+        "channel": d.channel,
+        "recipient": d.recipient,
+        "status": d.status,
+        "attempts": d.attempts,
+        "nextAttemptAt": iso_utc(d.next_attempt_at),
+        "lastAttemptAt": iso_utc(d.last_attempt_at),
+        "lastError": d.last_error,
+        "sentAt": iso_utc(d.sent_at),
+        "createdAt": iso_utc(d.created_at),
+        "studentNumber": student_number,
+        "courseCode": course_code,
+    }
+
+
+def list_deliveries(
+    status: str | None,
+    page: int = 1,
+    per_page: int = 50,
+    kind: str | None = None,
+    attempts: int | None = None,
+    channel: str | None = None,
+) -> dict:
+    """Return one page of deliveries (newest first) filtered by status, kind, attempts, channel.
+
+    ``status="waiting"`` means the retry queue (pending with at least one attempt made).
+    """
+    page, per_page = max(1, int(page)), max(1, min(int(per_page), 500))
+    query = (
+        select(Delivery, Student.student_number, Course.code)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .join(Alert, Alert.id == Notification.alert_id)
+        .join(Student, Student.id == Alert.student_id)
+        .join(Course, Course.id == Alert.course_id)
+    )
+    if status == "waiting":
+        query = query.where(_waiting())
+    elif status:
+        query = query.where(Delivery.status == status)
+    if kind:
+        query = query.where(Delivery.kind == kind)
+    if attempts is not None:
+        query = query.where(Delivery.attempts == attempts)
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = db.session.execute(query.order_by(Delivery.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+    return {
+        "items": [delivery_dict(d, number, code) for d, number, code in rows],
+        "total": total,
+        "page": page,
+        "perPage": per_page,
+    }

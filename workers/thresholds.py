@@ -1,0 +1,21 @@
+"""RQ jobs of the threshold engine: thin wrappers that take ids and call the scan service."""
+
+from __future__ import annotations
+
+from workers.context import job_context
+
+
+def check_pairs(pairs: list[list[int]]) -> dict:
+    """Immediate check of ``[student_id, course_id]`` pairs (queued when attendance is saved)."""
+    from portal.services.scan import check_pairs as check
+
+    with job_context():
+        return check(pairs)
+
+
+def scan_batch(run_id: int, batch_no: int) -> dict:
+    """One batch of the hourly scan; the last batch to finish records the run's summary."""
+    from portal.services.scan import run_scan_batch
+
+    with job_context():
+        return run_scan_batch(run_id, batch_no)
