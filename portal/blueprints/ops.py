@@ -32,6 +32,12 @@ bp = Blueprint("ops", __name__)
 PUBLIC_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "ops.metrics"})
 
 
+@bp.after_request
+def _never_cached(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/healthz")
 def healthz():
     """Liveness: the process answers HTTP. Touches neither the database nor Redis."""
