@@ -14,3 +14,6 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(tokens_group)
     app.cli.add_command(check_command)
     app.cli.add_command(__import__("portal.cli.jobs", fromlist=["jobs_group"]).jobs_group)
+    app.cli.add_command(__import__("portal.cli.alerts", fromlist=["thresholds_group"]).thresholds_group)
+    app.cli.add_command(__import__("portal.cli.alerts", fromlist=["alerts_group"]).alerts_group)
+    app.cli.add_command(__import__("portal.cli.alerts", fromlist=["retry_queue_group"]).retry_queue_group)
