@@ -6,6 +6,7 @@ import os
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import load_config
 from portal.extensions import db, migrate
@@ -27,6 +28,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     configure_logging(app)
+    if app.config.get("TRUSTED_PROXY_COUNT"):  # behind nginx: the client's address, not the proxy's
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from portal import models  # noqa: F401  (registers the tables on db.metadata)
     from portal.blueprints import register_blueprints

@@ -125,6 +125,8 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", ("text", "json"), "text"),
         "LOG_LEVEL": _choice(env, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), "INFO"),
+        # Reverse proxies in front of gunicorn whose X-Forwarded-* headers are trusted (0: none).
+        "TRUSTED_PROXY_COUNT": _int(env, "TRUSTED_PROXY_COUNT", 0),
         # /metrics: Bearer METRICS_TOKEN when set, else only from these networks.
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
         "METRICS_ALLOW_NETWORKS": _networks(env, "METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),

@@ -165,3 +165,22 @@ def test_metrics_token_required_when_configured_from_any_address(app):
         "/metrics", headers={"Authorization": "Bearer s3cret-scrape-token"}, environ_base={"REMOTE_ADDR": "203.0.113.9"}
     )
     assert good.status_code == 200 and b"portal_database_up" in good.data
+
+
+def test_behind_a_trusted_proxy_the_clients_address_decides(tmp_path, sqlite_template, redis_url):
+    import shutil
+
+    from tests.conftest import _make_app
+    from workers import context as worker_context
+
+    path = tmp_path / "db.sqlite"
+    shutil.copyfile(sqlite_template, path)
+    application = _make_app(f"sqlite:///{path}", redis_url, TRUSTED_PROXY_COUNT=1)
+    try:
+        client = application.test_client()
+        # nginx appends the real client to whatever the client claimed.
+        forged = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1, 203.0.113.9"})
+        assert forged.status_code == 403
+        assert client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+    finally:
+        worker_context.use_app(None)
