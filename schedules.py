@@ -267,10 +267,13 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import os
     import time
+    import warnings
 
     # Before anything computes a time: rq-scheduler's cron maths uses local time.
     os.environ["TZ"] = "UTC"
     time.tzset()
+    # crontab warns about its own future default on every call rq-scheduler makes; we pass UTC explicitly.
+    warnings.filterwarnings("ignore", message="Version 0.22.0", category=FutureWarning)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", action="store_true", help="enqueue what is due once, then exit")
     parser.add_argument("--sync-only", action="store_true", help="sync the registry into rq-scheduler and exit")
