@@ -171,3 +171,22 @@ def test_tokens_create_prints_the_token_alone_on_the_last_line_and_stores_only_i
     stored = db.session.scalars(select(ApiToken)).one()
     assert stored.token_hash != token and token not in stored.token_hash
     assert client.get("/api/admin/alerts", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_every_page_and_api_endpoint_needs_a_signed_in_user_or_a_token(app, client):
+    from portal.blueprints.ops import PUBLIC_ENDPOINTS
+
+    open_endpoints = set(PUBLIC_ENDPOINTS) | {"auth.login", "auth.logout", "static"}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in open_endpoints:
+            continue
+        url = rule.rule.replace("<name>", "cache-refresh").replace("<action>", "stop").replace("<part>", "jobs")
+        url = url.replace("<int:delivery_id>", "1")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, json={} if method != "GET" else None)
+            if url.startswith("/api/"):
+                assert response.status_code == 401, (method, url)
+            elif method == "GET":
+                assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
+            else:  # a form post without a session has no valid CSRF token either
+                assert response.status_code in (302, 400), (method, url, response.status_code)
