@@ -99,9 +99,9 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     smtp_on, webhook_url = bool(config.get("SMTP_URL")), config.get("WEBHOOK_URL") or ""
     texts = {a.alert_id: compose(a.facts) for a in alerts}
     by_alert = {a.alert_id: a for a in alerts}
-    notification_ids: dict[int, int] = {}
-    stmt = dialect_insert(session, Notification).on_conflict_do_nothing(index_elements=["alert_id"])
-    stmt = stmt.returning(Notification.id, Notification.alert_id)
+    table = Notification.__table__
+    stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["alert_id"])
+    stmt = stmt.returning(table.c.id, table.c.alert_id)
     rows = [
         {
             "alert_id": a.alert_id,
@@ -114,10 +114,8 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
         }
         for a in alerts
     ]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        notification_ids.update(
-            {alert_id: nid for nid, alert_id in session.execute(stmt.values(rows[start : start + INSERT_CHUNK]))}
-        )
+    # Core tables and executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs.
+    notification_ids = {alert_id: nid for nid, alert_id in session.execute(stmt, rows)}
 
     delivery_rows: list[dict] = []
     pending: dict[str, list[dict]] = defaultdict(list)
@@ -157,9 +155,12 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     ids_by_job: dict[str, list[int]] = defaultdict(list)
     inbox_rows = []
     nid_to_alert = {nid: by_alert[aid] for aid, nid in notification_ids.items()}
-    returning = insert(Delivery).returning(Delivery.id, Delivery.notification_id, Delivery.channel, Delivery.job_id)
-    for start in range(0, len(delivery_rows), INSERT_CHUNK):
-        for did, nid, channel, job_id in session.execute(returning.values(delivery_rows[start : start + INSERT_CHUNK])):
+    deliveries = Delivery.__table__
+    returning = insert(deliveries).returning(
+        deliveries.c.id, deliveries.c.notification_id, deliveries.c.channel, deliveries.c.job_id
+    )
+    if delivery_rows:
+        for did, nid, channel, job_id in session.execute(returning, delivery_rows):
             if channel == "inbox":
                 alert = nid_to_alert[nid]
                 subject, body = texts[alert.alert_id]
@@ -176,7 +177,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
             elif job_id:
                 ids_by_job[job_id].append(did)
     for start in range(0, len(inbox_rows), INSERT_CHUNK):
-        session.execute(insert(InboxMessage), inbox_rows[start : start + INSERT_CHUNK])
+        session.execute(insert(InboxMessage.__table__), inbox_rows[start : start + INSERT_CHUNK])
     queued.jobs = [(job_queue[job_id], job_id, sorted(ids)) for job_id, ids in ids_by_job.items()]
     return queued
 
