@@ -47,8 +47,17 @@ class Evaluation:
     """The outcome of evaluating one (student, course): the kinds whose condition holds."""
 
     holding: frozenset[str]
-    attendance_rate: Decimal
-    presence_rate: Decimal
+    totals: HourTotals
+
+    @property
+    def attendance_rate(self) -> Decimal:
+        """The attendance rate for display (computed only when a message or alert needs it)."""
+        return attendance_rate(self.totals)  # type: ignore[return-value]
+
+    @property
+    def presence_rate(self) -> Decimal:
+        """The presence rate for display."""
+        return presence_rate(self.totals)  # type: ignore[return-value]
 
     def rate_for(self, kind: str) -> Decimal:
         """Return the rate a kind is about: the presence rate for tasdiq, else the attendance rate."""
@@ -71,7 +80,7 @@ def evaluate(totals: HourTotals, thresholds: Thresholds) -> Evaluation | None:
         holding.add(MAHROOM)
     if totals.excused > 0 and rate_below(totals.present, totals.held, thresholds.tasdiq):
         holding.add(TASDIQ)
-    return Evaluation(frozenset(holding), attendance_rate(totals), presence_rate(totals))  # type: ignore[arg-type]
+    return Evaluation(frozenset(holding), totals)
 
 
 @dataclass(frozen=True)
