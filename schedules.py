@@ -226,10 +226,11 @@ def run_scheduler(burst: bool = False, interval: int | None = None, sync_only: b
     import time
 
     from portal import create_app
-    from portal.queues import SCHEDULER_INTERVAL_SECONDS, get_scheduler
+    from portal.queues import SCHEDULER_INTERVAL_SECONDS, get_redis, get_scheduler, register_queues
 
     app = create_app()
     with app.app_context():
+        register_queues(get_redis())
         scheduler = get_scheduler(interval=interval or SCHEDULER_INTERVAL_SECONDS)
         changes = sync_schedule(scheduler, _enabled_names())
         log.info("schedule synced: %s", {k: v for k, v in changes.items() if v})

@@ -33,7 +33,17 @@ PROFILES = [
     (0.06, (10, 16), (0, 0)),  # mahroom
     (0.12, (0, 4), (3, 9)),  # tasdiq
 ]
-TABLES = ["inbox_messages", "deliveries", "notifications", "alerts", "attendance_records", "enrollments", "students", "courses", "job_runs"]
+TABLES = [
+    "inbox_messages",
+    "deliveries",
+    "notifications",
+    "alerts",
+    "attendance_records",
+    "enrollments",
+    "students",
+    "courses",
+    "job_runs",
+]
 
 
 def plain_url(url: str) -> str:
@@ -93,15 +103,21 @@ def generate(url: str, students: int, sessions: int, seed: int) -> dict:
         with cur.copy("COPY courses (id, code, title, created_at) FROM STDIN") as copy:
             for c in range(1, courses + 1):
                 copy.write_row((c, f"C{c:04d}", f"Course {c}", "2026-09-01"))
-        with cur.copy("COPY students (id, student_number, name, email, guardian_email, active, created_at, updated_at) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY students (id, student_number, name, email, guardian_email, active, created_at, updated_at) FROM STDIN"
+        ) as copy:
             for s in range(1, students + 1):
-                copy.write_row((s, f"B{s:07d}", f"Student {s}", f"b{s}@students.example", None, True, "2026-09-01", "2026-09-01"))
+                copy.write_row(
+                    (s, f"B{s:07d}", f"Student {s}", f"b{s}@students.example", None, True, "2026-09-01", "2026-09-01")
+                )
         timings["students+courses"] = time.monotonic() - t
         t = time.monotonic()
         saved = drop_record_indexes(cur)
         enrollment_buf = io.StringIO()
         eid = 0
-        with cur.copy("COPY attendance_records (student_id, course_id, date, slot, hours, status, recorded_at) FROM STDIN") as copy:
+        with cur.copy(
+            "COPY attendance_records (student_id, course_id, date, slot, hours, status, recorded_at) FROM STDIN"
+        ) as copy:
             for s in range(1, students + 1):
                 chunk = []
                 for c in rng.sample(range(1, courses + 1), COURSES_PER_STUDENT):
@@ -139,7 +155,10 @@ def generate(url: str, students: int, sessions: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1/attendance_bench"))
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1/attendance_bench"),
+    )
     parser.add_argument("--students", type=int, default=20000)
     parser.add_argument("--sessions", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEVELOPMENT_SECRET = "dev-only-not-secret"
@@ -52,6 +54,15 @@ def _minutes_list(env: Mapping[str, str], name: str, default: str) -> tuple[int,
     if not values or any(v <= 0 for v in values):
         raise ConfigError(f"{name} must list at least one positive delay, got {raw!r}")
     return values
+
+
+def _zone(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name} must be an IANA time zone such as Asia/Kabul, got {raw!r}") from None
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -130,5 +141,9 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         # /metrics: Bearer METRICS_TOKEN when set, else only from these networks.
         "METRICS_TOKEN": env.get("METRICS_TOKEN", ""),
         "METRICS_ALLOW_NETWORKS": _networks(env, "METRICS_ALLOW_NETWORKS", "127.0.0.1/32,::1/128"),
-        "UNIVERSITY_TIMEZONE": env.get("UNIVERSITY_TIMEZONE", "Asia/Kabul"),
+        "UNIVERSITY_TIMEZONE": _zone(env, "UNIVERSITY_TIMEZONE", "Asia/Kabul"),
+        "SIGN_IN_MAX_FAILURES": _int(env, "SIGN_IN_MAX_FAILURES", 5, minimum=1),
+        "SIGN_IN_MAX_FAILURES_PER_ADDRESS": _int(env, "SIGN_IN_MAX_FAILURES_PER_ADDRESS", 30, minimum=1),
+        "SIGN_IN_WINDOW_SECONDS": _int(env, "SIGN_IN_WINDOW_SECONDS", 15 * 60, minimum=1),
+        "LIVE_REFRESH_SECONDS": _int(env, "LIVE_REFRESH_SECONDS", 5, minimum=1),
     }

@@ -69,6 +69,12 @@ def all_queues(connection: Redis | None = None) -> list[Queue]:
     return [get_queue(name, connection) for name in QUEUE_NAMES]
 
 
+def register_queues(connection: Redis) -> None:
+    """Add every queue to RQ's set of known queues, so ``rq info`` lists all four even
+    before a job has ever been put on one."""
+    connection.sadd(Queue.redis_queues_keys, *(Queue(name, connection=connection).key for name in QUEUE_NAMES))
+
+
 def enqueue(queue_name: str, func: str, *args: Any, job_id: str | None = None, **options: Any):
     """Enqueue ``func`` (a dotted path) on ``queue_name`` and return the RQ job."""
     options.setdefault("result_ttl", RESULT_TTL_SECONDS)

@@ -13,10 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import create_engine, text
-
-from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db
@@ -205,8 +204,9 @@ def runner(app):
 @pytest.fixture
 def run_jobs():
     """Run every queued RQ job in-process until the queues are empty; return how many ran."""
-    from portal.queues import QUEUE_NAMES, get_queue, get_redis
     from rq import SimpleWorker
+
+    from portal.queues import QUEUE_NAMES, get_queue, get_redis
 
     def run(queue_names=QUEUE_NAMES, with_scheduler: bool = False) -> int:
         connection = get_redis()

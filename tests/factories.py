@@ -16,7 +16,9 @@ from portal.services.attendance import write_records
 TERM_START = date(2026, 9, 1)
 
 
-def student(number: str = "S1", *, active: bool = True, email: str | None = "s1@uni.example", guardian: str | None = None) -> Student:
+def student(
+    number: str = "S1", *, active: bool = True, email: str | None = "s1@uni.example", guardian: str | None = None
+) -> Student:
     row = Student(student_number=number, name=f"Student {number}", email=email, guardian_email=guardian, active=active)
     db.session.add(row)
     db.session.flush()
@@ -30,10 +32,16 @@ def course(code: str = "CS101", title: str = "Programming") -> Course:
     return row
 
 
-def attend(stu: Student, crs: Course, statuses: list[str], *, hours: str = "2", start: date = TERM_START, slot: int = 1) -> None:
+def attend(
+    stu: Student, crs: Course, statuses: list[str], *, hours: str = "2", start: date = TERM_START, slot: int = 1
+) -> None:
     """Record one session per status (weekly from ``start``) and commit, keeping totals exact."""
     rows = [
-        (stu.id, crs.id, AttendanceInput(stu.student_number, crs.code, start + timedelta(days=7 * i), slot, Decimal(hours), status))
+        (
+            stu.id,
+            crs.id,
+            AttendanceInput(stu.student_number, crs.code, start + timedelta(days=7 * i), slot, Decimal(hours), status),
+        )
         for i, status in enumerate(statuses)
     ]
     write_records(db.session, rows)

@@ -23,7 +23,14 @@ def auth(app):
 
 
 def _record(**overrides):
-    record = {"student_number": "S1", "course_code": "CS101", "date": "2026-10-01", "slot": 1, "hours": "2", "status": "absent"}
+    record = {
+        "student_number": "S1",
+        "course_code": "CS101",
+        "date": "2026-10-01",
+        "slot": 1,
+        "hours": "2",
+        "status": "absent",
+    }
     record.update(overrides)
     return record
 
@@ -33,7 +40,9 @@ def _records() -> int:
 
 
 def test_valid_records_are_saved_with_totals_and_an_urgent_check_is_queued(client, auth):
-    response = client.post("/api/attendance", json=[_record(), _record(date="2026-10-08", status="present")], headers=auth)
+    response = client.post(
+        "/api/attendance", json=[_record(), _record(date="2026-10-08", status="present")], headers=auth
+    )
     assert response.status_code == 201, response.json
     assert response.json["data"] == {"saved": 2, "pairs": 1}
     enrollment = db.session.execute(select(Enrollment)).scalar_one()
@@ -55,7 +64,9 @@ def test_one_bad_record_rejects_the_whole_request_and_lists_every_problem(client
     assert "must be a JSON object" in problems[3]
     assert _records() == 0
     # Unknown students are found in the second pass, still before anything is written.
-    response = client.post("/api/attendance", json=[_record(), _record(student_number="S404", date="2026-10-08")], headers=auth)
+    response = client.post(
+        "/api/attendance", json=[_record(), _record(student_number="S404", date="2026-10-08")], headers=auth
+    )
     assert response.status_code == 400
     assert response.json["problems"] == [{"index": 1, "errors": ["unknown student 'S404'"]}]
     assert _records() == 0
@@ -82,7 +93,12 @@ def test_malformed_requests_get_a_clear_error_and_change_nothing(client, auth, k
 def test_requests_without_credentials_or_with_a_viewer_token_are_refused(client, auth):
     assert client.post("/api/attendance", json=[_record()]).status_code == 401
     viewer = factories.user("viewer", role="viewer")
-    response = client.post("/api/attendance", json=[_record()], headers={"Authorization": f"Bearer {factories.token_for(viewer)}"})
+    response = client.post(
+        "/api/attendance", json=[_record()], headers={"Authorization": f"Bearer {factories.token_for(viewer)}"}
+    )
     assert response.status_code == 403
-    assert client.post("/api/attendance", json=[_record()], headers={"Authorization": "Bearer att_wrong"}).status_code == 401
+    assert (
+        client.post("/api/attendance", json=[_record()], headers={"Authorization": "Bearer att_wrong"}).status_code
+        == 401
+    )
     assert _records() == 0

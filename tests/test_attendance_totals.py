@@ -18,7 +18,11 @@ from tests import factories
 
 
 def _row(student, course, day: int, status: str, hours: str = "2"):
-    return (student.id, course.id, AttendanceInput(student.student_number, course.code, date(2026, 10, day), 1, Decimal(hours), status))
+    return (
+        student.id,
+        course.id,
+        AttendanceInput(student.student_number, course.code, date(2026, 10, day), 1, Decimal(hours), status),
+    )
 
 
 def test_totals_follow_status_changes_on_both_databases(any_app):
@@ -53,9 +57,12 @@ def test_two_concurrent_writers_to_one_enrollment_both_count_on_postgresql(pg_ap
         worker.start()
         deadline = time.monotonic() + 10
         with engine.connect() as probe:
-            while probe.execute(
-                text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": second_pid}
-            ).scalar() != "Lock":
+            while (
+                probe.execute(
+                    text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid"), {"pid": second_pid}
+                ).scalar()
+                != "Lock"
+            ):
                 assert time.monotonic() < deadline, "the second writer never waited for the first"
         assert not done.is_set()
         first.commit()

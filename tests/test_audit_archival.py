@@ -40,7 +40,15 @@ print("finished", flush=True)
 def _entries(old: int, recent: int) -> None:
     now = utcnow()
     for n in range(old):
-        db.session.add(AuditLog(at=now - timedelta(days=100, minutes=n), actor=f"user{n}", action="job.stop", target="cache-refresh", details={"n": n}))
+        db.session.add(
+            AuditLog(
+                at=now - timedelta(days=100, minutes=n),
+                actor=f"user{n}",
+                action="job.stop",
+                target="cache-refresh",
+                details={"n": n},
+            )
+        )
     for _ in range(recent):
         db.session.add(AuditLog(at=now - timedelta(days=1), actor="recent", action="job.start"))
     db.session.commit()
@@ -97,7 +105,9 @@ def test_a_rerun_after_a_copy_that_was_not_deleted_does_not_duplicate(app):
     _entries(old=3, recent=0)
     entry = db.session.scalars(select(AuditLog)).first()
     # As left by a crash of a run that copied but never deleted (a different transaction boundary).
-    db.session.add(AuditLogArchive(id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, outcome=entry.outcome))
+    db.session.add(
+        AuditLogArchive(id=entry.id, at=entry.at, actor=entry.actor, action=entry.action, outcome=entry.outcome)
+    )
     db.session.commit()
 
     result = archive_audit_log(retention_days=90, chunk_size=2)

@@ -17,7 +17,11 @@ def test_defaults_match_the_design():
     assert config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/instance/attendance.db"
     assert config["RETRY_DELAYS_MINUTES"] == (15, 30, 60)
     assert (config["SCAN_BATCH_SIZE"], config["AUDIT_RETENTION_DAYS"]) == (500, 90)
-    assert [str(config[k]) for k in ("WARNING_THRESHOLD", "MAHROOM_THRESHOLD", "TASDIQ_THRESHOLD")] == ["80", "75", "85"]
+    assert [str(config[k]) for k in ("WARNING_THRESHOLD", "MAHROOM_THRESHOLD", "TASDIQ_THRESHOLD")] == [
+        "80",
+        "75",
+        "85",
+    ]
 
 
 def test_secret_key_is_required_outside_development():
@@ -28,7 +32,13 @@ def test_secret_key_is_required_outside_development():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("SCAN_BATCH_SIZE", "0"), ("SCAN_BATCH_SIZE", "many"), ("RETRY_DELAYS_MINUTES", "15,x"), ("WARNING_THRESHOLD", "120"), ("MAHROOM_THRESHOLD", "abc")],
+    [
+        ("SCAN_BATCH_SIZE", "0"),
+        ("SCAN_BATCH_SIZE", "many"),
+        ("RETRY_DELAYS_MINUTES", "15,x"),
+        ("WARNING_THRESHOLD", "120"),
+        ("MAHROOM_THRESHOLD", "abc"),
+    ],
 )
 def test_malformed_values_are_refused_naming_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

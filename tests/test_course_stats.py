@@ -48,8 +48,16 @@ def test_statistics_are_the_same_on_sqlite_and_postgresql(any_app):
     stats = {row["code"]: row for row in course_stats()}
 
     assert {k: stats["CS101"][k] for k in EXPECTED_CS101} == EXPECTED_CS101
-    assert (stats["MA201"]["enrolled"], stats["MA201"]["attendanceRate"], stats["MA201"]["atWarning"]) == (1, Decimal("100.00"), 0)
-    assert (stats["EMPTY"]["enrolled"], stats["EMPTY"]["attendanceRate"], stats["EMPTY"]["averageHeldHours"]) == (0, None, None)
+    assert (stats["MA201"]["enrolled"], stats["MA201"]["attendanceRate"], stats["MA201"]["atWarning"]) == (
+        1,
+        Decimal("100.00"),
+        0,
+    )
+    assert (stats["EMPTY"]["enrolled"], stats["EMPTY"]["attendanceRate"], stats["EMPTY"]["averageHeldHours"]) == (
+        0,
+        None,
+        None,
+    )
 
 
 def test_postgresql_keeps_a_materialized_view_with_a_unique_index_refreshed_concurrently(pg_app):

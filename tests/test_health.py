@@ -99,7 +99,18 @@ def test_overview_has_the_admin_api_shape(app):
     assert set(overview["retryQueue"]) >= {"totalPending", "byType", "byAttempts"}
     assert overview["serviceInitialized"] is False
     job = overview["jobs"][0]
-    assert {"name", "description", "schedule", "enabled", "status", "executing", "lastRun", "nextRun", "lastDuration", "errorMessage"} <= set(job)
+    assert {
+        "name",
+        "description",
+        "schedule",
+        "enabled",
+        "status",
+        "executing",
+        "lastRun",
+        "nextRun",
+        "lastDuration",
+        "errorMessage",
+    } <= set(job)
 
 
 def test_queue_info_gives_length_and_oldest_job_age(app):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import AttendanceRecord, Course, Enrollment, Student
+from portal.models import AttendanceRecord, Enrollment, Student
 from portal.services import importing
 from portal.services.attendance import totals_mismatches
 
@@ -35,7 +35,9 @@ def test_students_and_courses_import_and_reimport_updates_instead_of_duplicating
     assert _load("students", STUDENTS).rows_written == 2
     _load("students", STUDENTS.replace("Ahmad Karimi", "Ahmad K. Karimi"))
     assert _count(Student) == 2
-    assert db.session.execute(select(Student.name).where(Student.student_number == "S1")).scalar_one() == "Ahmad K. Karimi"
+    assert (
+        db.session.execute(select(Student.name).where(Student.student_number == "S1")).scalar_one() == "Ahmad K. Karimi"
+    )
     assert db.session.execute(select(Student.active).where(Student.student_number == "S2")).scalar_one() is False
 
 
@@ -50,7 +52,11 @@ def test_attendance_import_creates_enrollments_and_exact_totals(people):
     result = _load("attendance", csv_text)
     assert result.committed and result.rows_written == 4
     enrollment = db.session.execute(select(Enrollment)).scalar_one()
-    assert (enrollment.held_hours, enrollment.absent_hours, enrollment.excused_hours) == (Decimal("5.75"), Decimal("1.50"), Decimal("2.25"))
+    assert (enrollment.held_hours, enrollment.absent_hours, enrollment.excused_hours) == (
+        Decimal("5.75"),
+        Decimal("1.50"),
+        Decimal("2.25"),
+    )
 
 
 def test_reimporting_a_session_updates_the_record_and_the_totals(people):
@@ -103,7 +109,10 @@ def test_a_missing_column_rejects_the_whole_file_at_line_1(people):
 
 
 def test_a_non_utf8_file_is_refused_clearly(people):
-    data = "student_number,course_code,date,slot,hours,status\nS1,CS101,2026-10-01,1,2,present\n".encode() + b"S1,\xff\xfe,2026-10-01,1,2,present\n"
+    data = (
+        b"student_number,course_code,date,slot,hours,status\nS1,CS101,2026-10-01,1,2,present\n"
+        + b"S1,\xff\xfe,2026-10-01,1,2,present\n"
+    )
     with pytest.raises(importing.ImportFileError, match="not UTF-8"):
         importing.import_csv("attendance", io.BytesIO(data))
     assert _count(AttendanceRecord) == 0

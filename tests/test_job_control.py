@@ -29,8 +29,15 @@ def _scheduled(name: str) -> bool:
 def _sync_in_a_new_scheduler_process(app) -> None:
     """Restart the scheduler: a fresh process syncs the registry with the database."""
     db.session.remove()
-    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"], FLASK_ENV="testing")
-    proc = subprocess.run([sys.executable, "schedules.py", "--sync-only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ,
+        DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        REDIS_URL=app.config["REDIS_URL"],
+        FLASK_ENV="testing",
+    )
+    proc = subprocess.run(
+        [sys.executable, "schedules.py", "--sync-only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -70,7 +77,10 @@ def test_stop_all_and_start_all_change_every_job_with_one_audit_entry_each(app):
     jobs.start_all("alice", "api")
     assert all(_scheduled(name) for name in ALL)
     assert {job["status"] for job in jobs.list_job_status()} == {"running"}
-    assert [a.action for a in db.session.scalars(select(AuditLog).order_by(AuditLog.id))] == ["job.stop_all", "job.start_all"]
+    assert [a.action for a in db.session.scalars(select(AuditLog).order_by(AuditLog.id))] == [
+        "job.stop_all",
+        "job.start_all",
+    ]
 
 
 def test_unknown_job_names_are_refused(app):
@@ -86,7 +96,9 @@ def test_unknown_job_names_are_refused(app):
 def test_trigger_records_a_manual_run_that_a_worker_executes(app, run_jobs):
     factories.course()
     for n in range(3):
-        factories.attend(factories.student(f"S{n}"), db.session.scalars(select(factories.Course)).first(), ["present", "absent"])
+        factories.attend(
+            factories.student(f"S{n}"), db.session.scalars(select(factories.Course)).first(), ["present", "absent"]
+        )
 
     run = jobs.trigger_job("cache-refresh", "alice", "page")
     assert (run.status, run.trigger, run.requested_by) == ("queued", "manual", "alice")
@@ -111,7 +123,12 @@ def test_a_scheduled_tick_runs_the_dispatcher_and_records_a_schedule_run(app, ru
     run_jobs()
 
     run = db.session.scalars(select(JobRun)).one()
-    assert (run.job_name, run.trigger, run.status, run.rq_job_id) == ("materialized-view-refresh", "schedule", "success", "materialized-view-refresh")
+    assert (run.job_name, run.trigger, run.status, run.rq_job_id) == (
+        "materialized-view-refresh",
+        "schedule",
+        "success",
+        "materialized-view-refresh",
+    )
     assert run.summary == {"courses": 0, "method": "rebuilt"}
     assert _scheduled("materialized-view-refresh")  # the cron entry is still there for the next tick
 

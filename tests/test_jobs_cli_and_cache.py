@@ -40,7 +40,11 @@ def test_jobs_stop_start_trigger_and_status_from_the_command_line(runner, run_jo
     assert "manual" in status.output and "success" in status.output
     assert db.session.scalars(select(JobRun.status)).all() == ["success"]
     actions = db.session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
-    assert [(a.action, a.source) for a in actions] == [("job.stop", "cli"), ("job.start", "cli"), ("job.trigger", "cli")]
+    assert [(a.action, a.source) for a in actions] == [
+        ("job.stop", "cli"),
+        ("job.start", "cli"),
+        ("job.trigger", "cli"),
+    ]
     assert actions[0].actor.startswith("cli")
 
 

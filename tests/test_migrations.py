@@ -26,7 +26,9 @@ def _differences(app) -> list:
 def test_migrations_upgrade_to_a_schema_matching_the_models(request, backend):
     app = request.getfixturevalue("app" if backend == "sqlite" else "pg_app")
     assert _differences(app) == []
-    assert {"students", "attendance_records", "alerts", "deliveries", "job_runs", "audit_log_archive"} <= set(inspect(db.engine).get_table_names())
+    assert {"students", "attendance_records", "alerts", "deliveries", "job_runs", "audit_log_archive"} <= set(
+        inspect(db.engine).get_table_names()
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

@@ -7,7 +7,14 @@ import pytest
 
 from portal.domain.records import parse_attendance, parse_course, parse_student
 
-GOOD = {"student_number": "S000001", "course_code": "CS101", "date": "2026-10-05", "slot": "1", "hours": "1.5", "status": "Late"}
+GOOD = {
+    "student_number": "S000001",
+    "course_code": "CS101",
+    "date": "2026-10-05",
+    "slot": "1",
+    "hours": "1.5",
+    "status": "Late",
+}
 
 
 def test_a_good_attendance_row_is_parsed_exactly():

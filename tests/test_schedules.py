@@ -62,7 +62,9 @@ def test_sync_replaces_an_entry_whose_definition_changed(scheduler):
 
 
 def test_sync_removes_jobs_no_longer_defined_and_leaves_other_scheduled_work_alone(scheduler):
-    retired = schedules.PeriodicJob("old-report", "retired", "0 3 * * *", "maintenance", "workers.periodic.run_cache_refresh", 60)
+    retired = schedules.PeriodicJob(
+        "old-report", "retired", "0 3 * * *", "maintenance", "workers.periodic.run_cache_refresh", 60
+    )
     schedules.sync_schedule(scheduler, ALL | {"old-report"}, jobs=schedules.PERIODIC_JOBS + (retired,))
     assert "old-report" in scheduled(scheduler)
     other = scheduler.enqueue_in(__import__("datetime").timedelta(minutes=15), "workers.periodic.run_cache_refresh", 0)
@@ -75,7 +77,9 @@ def test_sync_removes_jobs_no_longer_defined_and_leaves_other_scheduled_work_alo
 
 def test_sync_removes_jobs_disabled_in_the_database_or_the_registry(scheduler):
     schedules.sync_schedule(scheduler, ALL)
-    registry = tuple(dataclasses.replace(j, enabled=False) if j.name == "audit-log-archival" else j for j in schedules.PERIODIC_JOBS)
+    registry = tuple(
+        dataclasses.replace(j, enabled=False) if j.name == "audit-log-archival" else j for j in schedules.PERIODIC_JOBS
+    )
 
     result = schedules.sync_schedule(scheduler, ALL - {"cache-refresh"}, jobs=registry)
 
@@ -139,7 +143,10 @@ def test_two_schedulers_started_together_enqueue_each_due_job_once(app, schedule
     _make_all_due(scheduler)
     db.session.remove()
     command = [sys.executable, "schedules.py", "--burst", "--interval", "1"]
-    procs = [subprocess.Popen(command, cwd=ROOT, env=_scheduler_env(app), stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(command, cwd=ROOT, env=_scheduler_env(app), stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err

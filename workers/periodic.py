@@ -15,6 +15,7 @@ from typing import Any
 from rq import get_current_job
 from rq.utils import import_attribute
 
+from portal.logs import job_log_context
 from workers.context import job_context
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
     from portal.services import runs
     from portal.services.jobs import UnknownJob, enabled_job_names
 
-    with job_context():
+    with job_context(), job_log_context(job_name) as log_context:
         spec = schedules.get_job(job_name)
         if spec is None:
             raise UnknownJob(job_name)
@@ -44,6 +45,7 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
         run = runs.get_run(run_id) if run_id is not None else runs.start_run(job_name, trigger, rq_job_id=rq_job_id)
         if run is None:
             raise LookupError(f"no job run {run_id}")
+        log_context.run_id = run.id
         if not runs.acquire_execution_lock(job_name, run.id, spec.execution_lock_ttl):
             holder = runs.lock_holder(job_name)
             runs.finish_run(run.id, "skipped", summary={"reason": "already executing", "executingRunId": holder})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.logs import job_log_context
 from workers.context import job_context
 
 
@@ -17,5 +18,5 @@ def scan_batch(run_id: int, batch_no: int) -> dict:
     """One batch of the hourly scan; the last batch to finish records the run's summary."""
     from portal.services.scan import run_scan_batch
 
-    with job_context():
+    with job_context(), job_log_context("notification-threshold-monitor", run_id):
         return run_scan_batch(run_id, batch_no)

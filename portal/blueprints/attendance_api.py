@@ -52,8 +52,12 @@ def post_attendance():
         else:
             records.append(record)
     if problems:
-        return jsonify({"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}), 400
+        return jsonify(
+            {"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}
+        ), 400
     pairs, problems = attendance.save_attendance(records)
     if problems:
-        return jsonify({"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}), 400
+        return jsonify(
+            {"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}
+        ), 400
     return jsonify({"success": True, "data": {"saved": len(records), "pairs": len(pairs)}}), 201

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import click
 from flask import current_app
@@ -26,7 +26,11 @@ def _redacted(url: str) -> str:
 
 def database_message(exc: Exception) -> str:
     url = _redacted(current_app.config["SQLALCHEMY_DATABASE_URI"])
-    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(getattr(exc, "orig", exc)).strip() else type(exc).__name__
+    reason = (
+        str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        if str(getattr(exc, "orig", exc)).strip()
+        else type(exc).__name__
+    )
     return f"The database is not reachable at DATABASE_URL={url}: {reason}"
 
 
@@ -56,7 +60,11 @@ def needs_database(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except (OperationalError, ProgrammingError) as exc:
-            if isinstance(exc, ProgrammingError) and "does not exist" not in str(exc) and "no such table" not in str(exc):
+            if (
+                isinstance(exc, ProgrammingError)
+                and "does not exist" not in str(exc)
+                and "no such table" not in str(exc)
+            ):
                 raise
             if "no such table" in str(exc) or "does not exist" in str(exc):
                 raise click.ClickException(
@@ -64,6 +72,8 @@ def needs_database(command: Callable) -> Callable:
                 ) from None
             raise click.ClickException(database_message(exc)) from None
         except RedisError as exc:
-            raise click.ClickException(f"Redis is not reachable at REDIS_URL={current_app.config['REDIS_URL']}: {exc}") from None
+            raise click.ClickException(
+                f"Redis is not reachable at REDIS_URL={current_app.config['REDIS_URL']}: {exc}"
+            ) from None
 
     return wrapped

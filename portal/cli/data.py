@@ -63,7 +63,9 @@ def demo_group() -> None:
 @demo_group.command("seed")
 @click.option("--students", default=300, show_default=True, type=click.IntRange(1, 500_000))
 @click.option("--courses", default=8, show_default=True, type=click.IntRange(1, 200))
-@click.option("--sessions", default=12, show_default=True, type=click.IntRange(1, 200), help="Sessions held so far per course.")
+@click.option(
+    "--sessions", default=12, show_default=True, type=click.IntRange(1, 200), help="Sessions held so far per course."
+)
 @click.option("--seed", default=1405, show_default=True, help="Random seed (same seed, same university).")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has students.")
 @with_appcontext

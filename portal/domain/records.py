@@ -7,10 +7,11 @@ otherwise None and a list of human-readable reasons naming the field that is wro
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 ATTENDANCE_STATUSES = ("present", "late", "absent", "sick", "leave")
 ATTENDANCE_FIELDS = ("student_number", "course_code", "date", "slot", "hours", "status")

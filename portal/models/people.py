@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.models.types import HourTotal, Hours
+from portal.models.types import Hours, HourTotal
 
 ATTENDANCE_STATUSES = ("present", "late", "absent", "sick", "leave")
 
@@ -93,8 +93,6 @@ class AttendanceRecord(db.Model):
     __table_args__ = (
         UniqueConstraint("student_id", "course_id", "date", "slot"),
         CheckConstraint("hours > 0", name="hours_positive"),
-        CheckConstraint(
-            "status IN ('present', 'late', 'absent', 'sick', 'leave')", name="status_known"
-        ),
+        CheckConstraint("status IN ('present', 'late', 'absent', 'sick', 'leave')", name="status_known"),
         Index("ix_attendance_records_course_date", "course_id", "date"),
     )

@@ -46,7 +46,10 @@ def archive_audit_log(
     while True:
         ids = list(
             session.scalars(
-                select(AuditLog.id).where(AuditLog.at < cutoff, AuditLog.id > last_id).order_by(AuditLog.id).limit(chunk_size)
+                select(AuditLog.id)
+                .where(AuditLog.at < cutoff, AuditLog.id > last_id)
+                .order_by(AuditLog.id)
+                .limit(chunk_size)
             )
         )
         if not ids:
@@ -60,9 +63,7 @@ def archive_audit_log(
         if on_progress:
             on_progress("copied", chunks)
         in_archive = exists().where(AuditLogArchive.id == AuditLog.id)
-        deleted = session.execute(
-            AuditLog.__table__.delete().where(AuditLog.id.in_(ids), in_archive)
-        ).rowcount
+        deleted = session.execute(AuditLog.__table__.delete().where(AuditLog.id.in_(ids), in_archive)).rowcount
         session.commit()
         archived += deleted or 0
         last_id = ids[-1]

@@ -32,10 +32,18 @@ def latest_allowed_date() -> date:
     return datetime.now(zone).date()
 
 
-def resolve_ids(session: Session, numbers: Iterable[str], codes: Iterable[str]) -> tuple[dict[str, int], dict[str, int]]:
+def resolve_ids(
+    session: Session, numbers: Iterable[str], codes: Iterable[str]
+) -> tuple[dict[str, int], dict[str, int]]:
     """Return ``({student_number: id}, {course_code: id})`` for the given keys that exist."""
     numbers, codes = set(numbers), set(codes)
-    students = dict(session.execute(select(Student.student_number, Student.id).where(Student.student_number.in_(numbers))).all()) if numbers else {}
+    students = (
+        dict(
+            session.execute(select(Student.student_number, Student.id).where(Student.student_number.in_(numbers))).all()
+        )
+        if numbers
+        else {}
+    )
     courses = dict(session.execute(select(Course.code, Course.id).where(Course.code.in_(codes))).all()) if codes else {}
     return students, courses
 
@@ -152,13 +160,29 @@ def totals_mismatches(session: Session, limit: int = 100) -> list[dict]:
     absent = func.coalesce(sums.c.absent, 0)
     excused = func.coalesce(sums.c.excused, 0)
     rows = session.execute(
-        select(Enrollment.id, Enrollment.held_hours, held, Enrollment.absent_hours, absent, Enrollment.excused_hours, excused)
+        select(
+            Enrollment.id,
+            Enrollment.held_hours,
+            held,
+            Enrollment.absent_hours,
+            absent,
+            Enrollment.excused_hours,
+            excused,
+        )
         .outerjoin(sums, and_(sums.c.student_id == Enrollment.student_id, sums.c.course_id == Enrollment.course_id))
-        .where((Enrollment.held_hours != held) | (Enrollment.absent_hours != absent) | (Enrollment.excused_hours != excused))
+        .where(
+            (Enrollment.held_hours != held)
+            | (Enrollment.absent_hours != absent)
+            | (Enrollment.excused_hours != excused)
+        )
         .limit(limit)
     ).all()
     return [
-        {"enrollment_id": r[0], "stored": [str(r[1]), str(r[3]), str(r[5])], "recomputed": [str(r[2]), str(r[4]), str(r[6])]}
+        {
+            "enrollment_id": r[0],
+            "stored": [str(r[1]), str(r[3]), str(r[5])],
+            "recomputed": [str(r[2]), str(r[4]), str(r[6])],
+        }
         for r in rows
     ]
 
@@ -171,8 +195,8 @@ def after_attendance_saved(pairs: set[Pair]) -> None:
     """
     if not pairs:
         return
-    from portal.services.summary_cache import invalidate_students
     from portal.services.scan import enqueue_immediate_checks
+    from portal.services.summary_cache import invalidate_students
 
     try:
         invalidate_students({sid for sid, _ in pairs})

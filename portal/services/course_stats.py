@@ -146,7 +146,11 @@ def course_stats(course_id: int | None = None) -> list[dict[str, Any]]:
     rows = db.session.execute(text(query + " ORDER BY code"), params).mappings().all()
     result = []
     for row in rows:
-        held, absent, excused = _decimal(row["held_hours"]), _decimal(row["absent_hours"]), _decimal(row["excused_hours"])
+        held, absent, excused = (
+            _decimal(row["held_hours"]),
+            _decimal(row["absent_hours"]),
+            _decimal(row["excused_hours"]),
+        )
         enrolled = int(row["enrolled"])
         result.append(
             {

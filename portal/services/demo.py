@@ -27,8 +27,38 @@ COURSE_TITLES = [
     ("HIST110", "History of Afghanistan"),
     ("BIO101", "Biology I"),
 ]
-FIRST = ["Ahmad", "Fatima", "Mohammad", "Zahra", "Ali", "Maryam", "Hamid", "Shabnam", "Farid", "Nilofar", "Omid", "Parwana", "Karim", "Sodaba", "Javid", "Laila"]
-LAST = ["Ahmadi", "Rahimi", "Karimi", "Hashimi", "Noori", "Sultani", "Haidari", "Popal", "Wardak", "Amiri", "Sadat", "Nazari"]
+FIRST = [
+    "Ahmad",
+    "Fatima",
+    "Mohammad",
+    "Zahra",
+    "Ali",
+    "Maryam",
+    "Hamid",
+    "Shabnam",
+    "Farid",
+    "Nilofar",
+    "Omid",
+    "Parwana",
+    "Karim",
+    "Sodaba",
+    "Javid",
+    "Laila",
+]
+LAST = [
+    "Ahmadi",
+    "Rahimi",
+    "Karimi",
+    "Hashimi",
+    "Noori",
+    "Sultani",
+    "Haidari",
+    "Popal",
+    "Wardak",
+    "Amiri",
+    "Sadat",
+    "Nazari",
+]
 # (share of enrollments, absent sessions range, sick/leave sessions range) as fractions of sessions.
 PROFILES = [
     (0.55, (0.0, 0.08), (0.0, 0.0)),  # attending well
@@ -54,15 +84,22 @@ def _profile(rng: random.Random):
     return PROFILES[0][1], PROFILES[0][2]
 
 
-def seed(*, students: int, courses: int, sessions: int, seed: int, progress: Callable[[str], None] | None = None) -> dict:
+def seed(
+    *, students: int, courses: int, sessions: int, seed: int, progress: Callable[[str], None] | None = None
+) -> dict:
     """Insert a demo university and return counts of what was written."""
     rng = random.Random(seed)
     session = db.session
     say = progress or (lambda message: None)
     titles = (COURSE_TITLES * (courses // len(COURSE_TITLES) + 1))[:courses]
-    course_rows = [{"code": code if i < len(COURSE_TITLES) else f"{code}-{i // len(COURSE_TITLES)}", "title": title} for i, (code, title) in enumerate(titles)]
+    course_rows = [
+        {"code": code if i < len(COURSE_TITLES) else f"{code}-{i // len(COURSE_TITLES)}", "title": title}
+        for i, (code, title) in enumerate(titles)
+    ]
     insert_ignore(session, Course, course_rows, ["code"])
-    course_ids = list(session.execute(select(Course.id).where(Course.code.in_([c["code"] for c in course_rows]))).scalars())
+    course_ids = list(
+        session.execute(select(Course.id).where(Course.code.in_([c["code"] for c in course_rows]))).scalars()
+    )
     start_number = session.execute(select(func.count()).select_from(Student)).scalar_one()
     student_rows = []
     for i in range(students):
@@ -87,7 +124,11 @@ def seed(*, students: int, courses: int, sessions: int, seed: int, progress: Cal
     records_written = enrollments = 0
     now = utcnow()
     for start in range(0, len(numbers), 1000):
-        ids = list(session.execute(select(Student.id).where(Student.student_number.in_(numbers[start : start + 1000]))).scalars())
+        ids = list(
+            session.execute(
+                select(Student.id).where(Student.student_number.in_(numbers[start : start + 1000]))
+            ).scalars()
+        )
         pending: list[dict] = []
         pairs = []
         for sid in ids:
@@ -115,7 +156,9 @@ def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: dat
     statuses = statuses[:held]
     statuses += [rng.choice(["present"] * 9 + ["late"]) for _ in range(held - len(statuses))]
     rng.shuffle(statuses)
-    hours = Decimal(rng.choice(["2", "2", "2", "1.5", "3"]))
+    # Sessions of different lengths spread the rates finely, so every band (warning only,
+    # mahroom, tasdiq, just above a line) has students in it.
+    lengths = [Decimal(rng.choice(["1", "1.5", "2", "2", "3"])) for _ in statuses]
     now = utcnow()
     return [
         {
@@ -127,5 +170,5 @@ def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: dat
             "status": status,
             "recorded_at": now,
         }
-        for n, status in enumerate(statuses)
+        for n, (status, hours) in enumerate(zip(statuses, lengths, strict=True))
     ]

@@ -165,7 +165,13 @@ def _write_students(session, chunk, result: ImportResult, *, write: bool) -> Non
         session,
         Student,
         [
-            {"student_number": s.student_number, "name": s.name, "email": s.email, "guardian_email": s.guardian_email, "active": s.active}
+            {
+                "student_number": s.student_number,
+                "name": s.name,
+                "email": s.email,
+                "guardian_email": s.guardian_email,
+                "active": s.active,
+            }
             for _, s in chunk
         ],
         ["student_number"],
@@ -184,7 +190,9 @@ def _write_courses(session, chunk, result: ImportResult, *, write: bool) -> None
 def _write_attendance(session, chunk, result: ImportResult, *, write: bool) -> None:
     if not chunk:
         return
-    students, courses = attendance.resolve_ids(session, (r.student_number for _, r in chunk), (r.course_code for _, r in chunk))
+    students, courses = attendance.resolve_ids(
+        session, (r.student_number for _, r in chunk), (r.course_code for _, r in chunk)
+    )
     rows = []
     for line, rec in chunk:
         reasons = []

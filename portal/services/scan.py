@@ -21,6 +21,7 @@ from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import JobRun, Student
 from portal.models.alerts import ScanBatch
+from portal.services import runs
 from portal.services.evaluation import (
     EvaluationCounts,
     apply_evaluations,
@@ -254,4 +255,5 @@ def finish_run_if_complete(run_id: int, traceback_text: str | None = None) -> di
         values["traceback"] = None
     session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status != "success").values(**values))
     session.commit()
+    runs.release_execution_lock(run.job_name, run_id)
     return summary
