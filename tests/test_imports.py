@@ -160,3 +160,19 @@ def test_a_100k_row_attendance_file_streams_in_and_totals_match_the_records(app)
     assert _count(AttendanceRecord) == 100_000
     assert _count(Enrollment) == students * len(courses)
     assert totals_mismatches(db.session) == []
+
+
+def test_the_import_command_reports_bad_lines_and_exits_nonzero_with_nothing_written(runner, people, tmp_path):
+    bad = tmp_path / "attendance.csv"
+    bad.write_text(
+        "student_number,course_code,date,slot,hours,status\nS1,CS101,2026-10-01,1,2,present\nS1,CS101,2026-10-08,1,2,absnt\n"
+    )
+    result = runner.invoke(args=["import", "attendance", str(bad)])
+    assert result.exit_code == 1
+    assert "line 3: status 'absnt' is not one of" in result.output
+    assert "nothing was written" in result.output
+    assert _count(AttendanceRecord) == 0
+    result = runner.invoke(args=["import", "attendance", str(bad), "--skip-invalid"])
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 attendance row(s)" in result.output and "skipped 1 bad row(s)" in result.output
+    assert _count(AttendanceRecord) == 1

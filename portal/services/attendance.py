@@ -205,27 +205,36 @@ def after_attendance_saved(pairs: set[Pair]) -> None:
         log.warning("attendance saved but immediate checks not queued (%s); the hourly scan will evaluate it", exc)
 
 
-def save_attendance(records: Sequence[AttendanceInput]) -> tuple[set[Pair], list[dict]]:
-    """Save validated records in one transaction; return (pairs, problems).
+def match_records(session: Session, keyed: Sequence[tuple[object, AttendanceInput]]) -> tuple[list, list]:
+    """Resolve each ``(key, record)``'s student and course; return ``(rows, problems)``.
 
-    Problems (unknown student or course) are returned with their index and nothing is written.
+    ``rows`` are ``(student_id, course_id, record)`` ready for ``write_records``;
+    ``problems`` are ``(key, reasons)`` for records naming an unknown student or course.
     """
-    session = db.session
-    students, courses = resolve_ids(session, (r.student_number for r in records), (r.course_code for r in records))
-    problems = []
-    rows = []
-    for index, rec in enumerate(records):
+    students, courses = resolve_ids(session, (r.student_number for _, r in keyed), (r.course_code for _, r in keyed))
+    rows, problems = [], []
+    for key, rec in keyed:
         reasons = []
         if rec.student_number not in students:
             reasons.append(f"unknown student {rec.student_number!r}")
         if rec.course_code not in courses:
             reasons.append(f"unknown course {rec.course_code!r}")
         if reasons:
-            problems.append({"index": index, "errors": reasons})
+            problems.append((key, reasons))
         else:
             rows.append((students[rec.student_number], courses[rec.course_code], rec))
+    return rows, problems
+
+
+def save_attendance(records: Sequence[AttendanceInput]) -> tuple[set[Pair], list[dict]]:
+    """Save validated records in one transaction; return (pairs, problems).
+
+    Problems (unknown student or course) are returned with their index and nothing is written.
+    """
+    session = db.session
+    rows, problems = match_records(session, list(enumerate(records)))
     if problems:
-        return set(), problems
+        return set(), [{"index": index, "errors": reasons} for index, reasons in problems]
     pairs = write_records(session, rows)
     session.commit()
     after_attendance_saved(pairs)

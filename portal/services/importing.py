@@ -190,20 +190,8 @@ def _write_courses(session, chunk, result: ImportResult, *, write: bool) -> None
 def _write_attendance(session, chunk, result: ImportResult, *, write: bool) -> None:
     if not chunk:
         return
-    students, courses = attendance.resolve_ids(
-        session, (r.student_number for _, r in chunk), (r.course_code for _, r in chunk)
-    )
-    rows = []
-    for line, rec in chunk:
-        reasons = []
-        if rec.student_number not in students:
-            reasons.append(f"unknown student {rec.student_number!r}")
-        if rec.course_code not in courses:
-            reasons.append(f"unknown course {rec.course_code!r}")
-        if reasons:
-            result.errors.append(RowError(line, reasons))
-        else:
-            rows.append((students[rec.student_number], courses[rec.course_code], rec))
+    rows, problems = attendance.match_records(session, chunk)
+    result.errors.extend(RowError(line, reasons) for line, reasons in problems)
     if write:
         result.pairs |= attendance.write_records(session, rows)
         result.rows_written += len(rows)
