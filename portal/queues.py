@@ -6,6 +6,7 @@ Nothing else in the project builds a ``Redis()`` or a ``Queue()``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -168,6 +169,44 @@ def live_job_ids(job_ids: Iterable[str]) -> set[str]:
             if status is not None and getattr(status, "value", status) in LIVE_JOB_STATUSES:
                 live.add(job.id)
     return live
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:")
+
+
+def clean_abandoned_jobs(connection: Redis | None = None) -> None:
+    """Fail the jobs whose worker died (RQ's ``StartedJobRegistry`` entries past their heartbeat).
+
+    RQ does this in every worker's maintenance pass (every 10 minutes); the retry processor
+    calls it first so a job abandoned by a killed worker stops counting as live at once.
+    """
+    from rq.registry import StartedJobRegistry
+
+    connection = connection or get_redis()
+    for name in QUEUE_NAMES:
+        StartedJobRegistry(name, connection=connection).cleanup()
+
+
+def failure_of(job_id: str) -> str | None:
+    """Return the last line of the error of RQ job ``job_id`` when it failed; None otherwise.
+
+    A job whose worker died reads ``...AbandonedJobError...``; a job Redis lost reads ``None``.
+    """
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.results import Result
+
+    try:
+        job = Job.fetch(job_id, connection=get_redis())
+    except NoSuchJobError:
+        return None
+    result = job.latest_result()
+    if result is None or result.type != Result.Type.FAILED:
+        return None
+    lines = [line.strip() for line in (result.exc_string or "").splitlines() if line.strip()]
+    # The exception's own line, not a trailer such as SQLAlchemy's "(Background on this error ...)".
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (named or lines or ["failed"])[-1]
 
 
 def remove_job(job_id: str) -> bool:

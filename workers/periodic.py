@@ -81,12 +81,12 @@ def run_threshold_monitor(run_id: int) -> dict[str, Any]:
 
 
 def run_retry_processor(run_id: int) -> dict[str, Any]:
-    """Re-enqueue every delivery whose attempt is due but has no job in Redis."""
-    try:
-        from portal.services.retry_queue import requeue_due_deliveries
-    except ImportError as exc:
-        raise RuntimeError(f"the retry queue is not installed: {exc}") from exc
-    return {"requeued": requeue_due_deliveries()}
+    """Re-enqueue every delivery whose attempt is due but has no job in Redis, and every scan
+    batch whose job was lost or abandoned (a batch whose job failed ends its run as ``error``)."""
+    from portal.services.retry_queue import requeue_due_deliveries
+    from portal.services.scan import recover_stalled_batches
+
+    return {"requeued": requeue_due_deliveries(), **recover_stalled_batches()}
 
 
 def run_cache_refresh(run_id: int) -> dict[str, Any]:

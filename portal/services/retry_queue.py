@@ -141,6 +141,7 @@ def requeue_due_deliveries(now: datetime | None = None) -> int:
     """
     now = now or utcnow()
     session = db.session
+    queues.clean_abandoned_jobs()  # a job whose worker was killed is not live any more
     due = session.execute(
         select(Delivery.id, Delivery.job_id, Delivery.kind)
         .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)

@@ -114,6 +114,11 @@ def run_threshold_check(dry_run: bool = False) -> dict:
     return summary_of(total, int((time.monotonic() - started) * 1000), errors)
 
 
+def batch_job_id(run_id: int, batch_no: int) -> str:
+    """Return the RQ job id of batch ``batch_no`` of scan run ``run_id`` (deterministic)."""
+    return f"scan-{run_id}-{batch_no}"
+
+
 def start_full_scan(run_id: int) -> dict:
     """Split the scan into batches, enqueue one ``scan_batch`` job each, return ``{"batches", "async"}``.
 
@@ -136,7 +141,7 @@ def start_full_scan(run_id: int) -> dict:
     )
     session.commit()
     calls = [
-        ("workers.thresholds.scan_batch", (run_id, n), {"job_id": f"scan-{run_id}-{n}"}) for n in range(len(batches))
+        ("workers.thresholds.scan_batch", (run_id, n), {"job_id": batch_job_id(run_id, n)}) for n in range(len(batches))
     ]
     queues.enqueue_many(queues.THRESHOLDS, calls)
     if not batches:
@@ -257,3 +262,47 @@ def finish_run_if_complete(run_id: int, traceback_text: str | None = None) -> di
     session.commit()
     runs.release_execution_lock(run.job_name, run_id)
     return summary
+
+
+def recover_stalled_batches() -> dict:
+    """Re-run or close the batches of scans under way whose RQ job will never finish them.
+
+    A batch still ``queued`` in the database whose job Redis lost (flushed, restarted) or
+    whose worker died (RQ marks the job abandoned) is enqueued again: a batch may run twice
+    and still open one alert per crossing. A batch whose job failed before it could record
+    why (the database was unreachable) is marked ``error`` with RQ's message, which ends its
+    run as ``error``. Returns ``{"batchesRequeued": n, "batchesFailed": m}``.
+    """
+    session = db.session
+    rows = session.execute(
+        select(ScanBatch.run_id, ScanBatch.batch_no)
+        .join(JobRun, JobRun.id == ScanBatch.run_id)
+        .where(JobRun.status == "running", ScanBatch.status == "queued")
+        .order_by(ScanBatch.run_id, ScanBatch.batch_no)
+    ).all()
+    session.rollback()
+    queues.clean_abandoned_jobs()
+    by_job = {batch_job_id(r.run_id, r.batch_no): (r.run_id, r.batch_no) for r in rows}
+    live = queues.live_job_ids(by_job)
+    requeue, failed_runs, failed = [], set(), 0
+    for job_id, (run_id, batch_no) in by_job.items():
+        if job_id in live:
+            continue
+        failure = queues.failure_of(job_id)
+        if failure is None or "AbandonedJobError" in failure:
+            requeue.append(("workers.thresholds.scan_batch", (run_id, batch_no), {"job_id": job_id}))
+            continue
+        session.execute(
+            update(ScanBatch)
+            .where(ScanBatch.run_id == run_id, ScanBatch.batch_no == batch_no, ScanBatch.status == "queued")
+            .values(status="error", error=f"its job failed: {failure}"[:2000], finished_at=utcnow())
+        )
+        session.commit()
+        failed_runs.add(run_id)
+        failed += 1
+    if requeue:
+        log.warning("re-enqueuing %d scan batches whose job was lost or abandoned", len(requeue))
+        queues.enqueue_many(queues.THRESHOLDS, requeue)
+    for run_id in sorted(failed_runs):
+        finish_run_if_complete(run_id)
+    return {"batchesRequeued": len(requeue), "batchesFailed": failed}
