@@ -110,3 +110,24 @@ def test_redis_lost_while_deliveries_wait_loses_none_and_sends_none_twice(
 
     assert _webhooks() == [("sent", 2), ("sent", 1)]
     assert sorted(Counter(sink.alert_ids(accepted_only=True)).values()) == [1, 1]
+
+
+def test_redis_lost_during_a_scan_the_retry_processor_reruns_its_batches(app, run_jobs):
+    from portal.models import JobRun
+    from tests.test_scan_concurrency import many_students, one_alert_per_crossing
+    from workers.periodic import dispatch
+
+    app.config["SCAN_BATCH_SIZE"] = 4
+    many_students(10)  # three batches
+    run = JobRun(job_name="notification-threshold-monitor", trigger="manual", status="queued", queued_at=utcnow())
+    db.session.add(run)
+    db.session.commit()
+    dispatch("notification-threshold-monitor", "manual", run.id)
+    Redis.from_url(app.config["REDIS_URL"]).flushall()
+
+    assert run_retry_processor(0) == {"requeued": 0, "batchesRequeued": 3, "batchesFailed": 0}
+    assert run_retry_processor(0)["batchesRequeued"] == 0  # their jobs are back in Redis
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.get(JobRun, run.id).status == "success"
+    assert one_alert_per_crossing() == Counter({1: 30})
