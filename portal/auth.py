@@ -182,7 +182,14 @@ def clear_failed_sign_ins(username: str, address: str) -> None:
 
 
 def safe_next_url(target: str | None) -> str | None:
-    """Return ``target`` when it is a path on this site (not another host), else None."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Return ``target`` when it is a path on this site (not another host), else None.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so a path
+    such as slash-tab-slash-host would lead off-site: any whitespace, control character or
+    backslash refuses the target outright (a CR or LF would also break the Location header).
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return None
     return target
