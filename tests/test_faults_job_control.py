@@ -21,6 +21,7 @@ from tests.faultkit import Processes, wait_for
 
 pytestmark = pytest.mark.slow
 ALL = {job.name for job in schedules.PERIODIC_JOBS}
+ENTRY = "audit-log-archival"  # daily at 02:00: its own cron never fires during the test
 
 
 @pytest.fixture
@@ -47,16 +48,16 @@ def test_two_running_schedulers_enqueue_a_due_job_once_per_tick(pg_app, procs):
     procs.scheduler("--interval", "1")
     procs.scheduler("--interval", "1")
     maintenance, redis = queues.get_queue("maintenance"), scheduler.connection
-    wait_for(lambda: queues.get_queue("notifications").count == 2, 60, "both start-up retry passes")
+    wait_for(lambda: queues.get_queue("notifications").count >= 2, 60, "both start-up retry passes")
     for tick in range(3):
-        redis.zadd(scheduler.scheduled_jobs_key, {"cache-refresh": int(time.time()) - 1})
-        wait_for(lambda: "cache-refresh" in maintenance.job_ids, 30, f"tick {tick} to enqueue cache-refresh")
+        redis.zadd(scheduler.scheduled_jobs_key, {ENTRY: int(time.time()) - 1})
+        wait_for(lambda: ENTRY in maintenance.job_ids, 30, f"tick {tick} to enqueue {ENTRY}")
         # Both schedulers pass every second: wait for a heartbeat written 2 s later, so each has
         # had its chance to enqueue the entry a second time.
         _wait_for_a_heartbeat_after(redis, time.time() + 2)
-        assert redis.zscore(scheduler.scheduled_jobs_key, "cache-refresh") > time.time()  # next cron time
-        assert maintenance.job_ids.count("cache-refresh") == 1
-        maintenance.remove("cache-refresh")
+        assert redis.zscore(scheduler.scheduled_jobs_key, ENTRY) > time.time()  # next cron time
+        assert maintenance.job_ids.count(ENTRY) == 1
+        maintenance.remove(ENTRY)
 
 
 def test_two_triggers_at_the_same_moment_run_once_and_record_one_skipped(pg_app, procs, postgres_url):
@@ -74,7 +75,7 @@ def test_two_triggers_at_the_same_moment_run_once_and_record_one_skipped(pg_app,
         wait_for(lambda: "skipped" in _outcomes("audit-log-archival"), 60, "one trigger to be skipped")
         hold.rollback()
     engine.dispose()
-    wait_for(lambda: "running" not in _outcomes("audit-log-archival")[:2], 60, "the other run to finish")
+    wait_for(lambda: not {"queued", "running"} & set(_outcomes("audit-log-archival")), 60, "the other run to finish")
     by_id = {run.id: run for run in db.session.scalars(select(JobRun).where(JobRun.id.in_([first.id, second.id])))}
     assert sorted(run.status for run in by_id.values()) == ["skipped", "success"]
     ran = next(run for run in by_id.values() if run.status == "success")
