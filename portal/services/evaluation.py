@@ -21,8 +21,8 @@ from portal.domain.messages import AlertFacts
 from portal.domain.rates import HourTotals
 from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate
 from portal.models import Alert, Course, Enrollment, Student
+from portal.services.bulk import insert_rows
 from portal.services.notifications import OpenedAlert, QueuedDeliveries, create_notifications
-from portal.services.upsert import dialect_insert
 
 CHUNK = 500
 
@@ -95,6 +95,62 @@ def totals_for_student_range(session: Session, first: int, last: int, *, lock: b
     return session.execute(_totals_query(lock).where(Enrollment.student_id.between(first, last))).all()
 
 
+def totals_for_enrollments(session: Session, enrollment_ids: Sequence[int], *, lock: bool = True) -> list:
+    """Return the totals rows of the given enrollments that are active (of active students).
+
+    One statement, rows locked in id order like every other writer, so it cannot deadlock.
+    """
+    if not enrollment_ids:
+        return []
+    return session.execute(_totals_query(lock).where(Enrollment.id.in_(sorted(set(enrollment_ids))))).all()
+
+
+# Enrollments of a student id range whose holding kinds (same exact rules as
+# portal.domain.rules.evaluate, in PostgreSQL's exact numeric arithmetic) differ from the
+# kinds of their open alerts: the only pairs a scan can change.
+_CHANGED_SQL = text(
+    """
+    WITH o AS (
+        SELECT student_id, course_id, bool_or(kind = 'warning') AS w,
+               bool_or(kind = 'mahroom') AS m, bool_or(kind = 'tasdiq') AS t
+        FROM alerts WHERE status = 'open' AND student_id BETWEEN :first AND :last
+        GROUP BY student_id, course_id
+    )
+    SELECT e.id FROM enrollments e
+    JOIN students s ON s.id = e.student_id
+    LEFT JOIN o ON o.student_id = e.student_id AND o.course_id = e.course_id
+    WHERE e.student_id BETWEEN :first AND :last AND s.active AND e.active
+      AND e.held_hours > 0 AND e.held_hours >= :min_held
+      AND ((100 * (e.held_hours - e.absent_hours) < :warning * e.held_hours) IS DISTINCT FROM coalesce(o.w, false)
+        OR (100 * (e.held_hours - e.absent_hours) <= :mahroom * e.held_hours) IS DISTINCT FROM coalesce(o.m, false)
+        OR (e.excused_hours > 0
+            AND 100 * (e.held_hours - e.absent_hours - e.excused_hours) < :tasdiq * e.held_hours)
+           IS DISTINCT FROM coalesce(o.t, false))
+    ORDER BY e.id
+    """
+)
+
+
+def changed_enrollments_in_range(session: Session, first: int, last: int, thresholds: Thresholds) -> list[int] | None:
+    """Return the ids of the enrollments of students [first, last] that an evaluation would change.
+
+    Read without locks: the caller locks and re-evaluates these rows with the domain rules
+    (a pair written meanwhile gets its own immediate check). Returns None where the database
+    has no exact decimal arithmetic (SQLite): the caller then evaluates every enrollment.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    params = {
+        "first": first,
+        "last": last,
+        "min_held": thresholds.min_held_hours,
+        "warning": thresholds.warning,
+        "mahroom": thresholds.mahroom,
+        "tasdiq": thresholds.tasdiq,
+    }
+    return list(session.execute(_CHANGED_SQL, params).scalars())
+
+
 def totals_for_pairs(session: Session, pairs: Sequence[tuple[int, int]], *, lock: bool = True) -> list:
     """Return the totals rows of the given (student_id, course_id) pairs that are active."""
     rows: list = []
@@ -151,14 +207,16 @@ def _resolve(session: Session, resolutions: dict[int, Decimal], now: datetime) -
 
 
 def _insert_alerts(session: Session, rows: list[dict]) -> list:
-    # Core table, executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs
-    # ("insertmanyvalues") with a cached statement, far cheaper than .values([...]).
-    table = Alert.__table__
-    stmt = dialect_insert(session, table).on_conflict_do_nothing(
-        index_elements=["student_id", "course_id", "kind"], index_where=text("status = 'open'")
+    # ON CONFLICT on the partial unique index: a crossing another transaction opened first
+    # returns nothing here (and so gets no second notification).
+    return insert_rows(
+        session,
+        Alert.__table__,
+        rows,
+        returning=("id", "student_id", "course_id", "kind", "suppressed"),
+        conflict_index=("student_id", "course_id", "kind"),
+        conflict_where="status = 'open'",
     )
-    stmt = stmt.returning(table.c.id, table.c.student_id, table.c.course_id, table.c.kind, table.c.suppressed)
-    return session.execute(stmt, rows).all() if rows else []
 
 
 def apply_evaluations(

@@ -12,17 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal import queues
 from portal.clock import iso_utc
 from portal.domain.messages import AlertFacts, compose
 from portal.models import Delivery, InboxMessage, Notification
-from portal.services.upsert import dialect_insert
+from portal.services.bulk import insert_rows
 
 DELIVERY_CHUNK = 100  # deliveries per RQ job: one SMTP connection serves the whole chunk
-INSERT_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -99,9 +97,6 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     smtp_on, webhook_url = bool(config.get("SMTP_URL")), config.get("WEBHOOK_URL") or ""
     texts = {a.alert_id: compose(a.facts) for a in alerts}
     by_alert = {a.alert_id: a for a in alerts}
-    table = Notification.__table__
-    stmt = dialect_insert(session, table).on_conflict_do_nothing(index_elements=["alert_id"])
-    stmt = stmt.returning(table.c.id, table.c.alert_id)
     rows = [
         {
             "alert_id": a.alert_id,
@@ -114,8 +109,8 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
         }
         for a in alerts
     ]
-    # Core tables and executemany with RETURNING: SQLAlchemy batches it into multi-row INSERTs.
-    notification_ids = {alert_id: nid for nid, alert_id in session.execute(stmt, rows)}
+    inserted = insert_rows(session, Notification.__table__, rows, ("id", "alert_id"), conflict_index=("alert_id",))
+    notification_ids = {alert_id: nid for nid, alert_id in inserted}
 
     delivery_rows: list[dict] = []
     pending: dict[str, list[dict]] = defaultdict(list)
@@ -155,12 +150,9 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     ids_by_job: dict[str, list[int]] = defaultdict(list)
     inbox_rows = []
     nid_to_alert = {nid: by_alert[aid] for aid, nid in notification_ids.items()}
-    deliveries = Delivery.__table__
-    returning = insert(deliveries).returning(
-        deliveries.c.id, deliveries.c.notification_id, deliveries.c.channel, deliveries.c.job_id
-    )
+    returning = ("id", "notification_id", "channel", "job_id")
     if delivery_rows:
-        for did, nid, channel, job_id in session.execute(returning, delivery_rows):
+        for did, nid, channel, job_id in insert_rows(session, Delivery.__table__, delivery_rows, returning):
             if channel == "inbox":
                 alert = nid_to_alert[nid]
                 subject, body = texts[alert.alert_id]
@@ -176,8 +168,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
                 )
             elif job_id:
                 ids_by_job[job_id].append(did)
-    for start in range(0, len(inbox_rows), INSERT_CHUNK):
-        session.execute(insert(InboxMessage.__table__), inbox_rows[start : start + INSERT_CHUNK])
+    insert_rows(session, InboxMessage.__table__, inbox_rows)
     queued.jobs = [(job_queue[job_id], job_id, sorted(ids)) for job_id, ids in ids_by_job.items()]
     return queued
 

@@ -18,6 +18,7 @@ from sqlalchemy import case, func, select, update
 
 from portal import queues
 from portal.clock import iso_utc, utcnow
+from portal.domain.rules import Thresholds
 from portal.extensions import db
 from portal.models import JobRun, Student
 from portal.models.alerts import ScanBatch
@@ -25,8 +26,10 @@ from portal.services import runs
 from portal.services.evaluation import (
     EvaluationCounts,
     apply_evaluations,
+    changed_enrollments_in_range,
     count_active_students,
     serialize_writers,
+    totals_for_enrollments,
     totals_for_pairs,
     totals_for_student_range,
 )
@@ -82,8 +85,15 @@ def check_pairs(pairs: Sequence[Sequence[int]]) -> dict:
 def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, object]:
     session = db.session
     serialize_writers(session)
-    rows = totals_for_student_range(session, first, last)
-    result = apply_evaluations(session, rows, utcnow())
+    thresholds = Thresholds.from_config(current_app.config)
+    changed = changed_enrollments_in_range(session, first, last, thresholds)
+    if changed is None:
+        rows = totals_for_student_range(session, first, last)
+    else:
+        # Only the pairs whose alerts would change are locked and evaluated: an unchanged
+        # scan reads one row per enrollment in SQL and writes nothing.
+        rows = totals_for_enrollments(session, changed)
+    result = apply_evaluations(session, rows, utcnow(), thresholds)
     result.counts.students_checked = count_active_students(session, first, last)
     return result.counts, result.deliveries
 

@@ -1,0 +1,214 @@
+"""Benchmark 4: the dashboard, the retry-queue page and ``GET /api/admin/background-jobs`` under
+load from wrk (a second process), served by gunicorn, with 1M deliveries and 10k pending retries.
+
+    python bench/pages.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --runs 3
+
+Replaces the alerts, notifications and deliveries of the database with 250,000 resolved alerts,
+their notifications and 4 deliveries each (sent, except 10,000 waiting for a retry and 2,000
+dead). The pages are fetched signed in (session cookie), the API with a Bearer token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import re
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from common import (
+    BIN,
+    DEFAULT_DB,
+    ROOT,
+    bench_env,
+    load,
+    machine,
+    make_app,
+    median,
+    print_table,
+    private_redis,
+    wait_until,
+)
+
+PORT = 8601
+PASSWORD = "bench password 1234"
+LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f %.3f\\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+    summary.duration / 1000000))
+end
+"""
+DATA_SQL = [
+    "TRUNCATE inbox_messages, deliveries, notifications, alerts RESTART IDENTITY CASCADE",
+    "INSERT INTO alerts (student_id, course_id, kind, status, suppressed, rate, threshold, held_hours, absent_hours, "
+    "excused_hours, opened_at, resolved_at, resolved_rate) SELECT e.student_id, e.course_id, k.kind, 'resolved', false, "
+    "77.5, 80, 80, 18, 0, now() AT TIME ZONE 'utc' - interval '30 days', now() AT TIME ZONE 'utc', 90 "
+    "FROM enrollments e CROSS JOIN (VALUES ('warning'), ('mahroom'), ('tasdiq')) AS k(kind) ORDER BY e.id, k.kind "
+    "LIMIT :alerts",
+    "INSERT INTO notifications (alert_id, student_id, kind, subject, body, payload, created_at) SELECT a.id, "
+    "a.student_id, a.kind, 'Attendance ' || a.kind, repeat('Your attendance is low. ', 20), "
+    "jsonb_build_object('alertId', a.id), a.opened_at FROM alerts a",
+    "INSERT INTO deliveries (notification_id, kind, channel, recipient, status, attempts, next_attempt_at, "
+    "last_attempt_at, sent_at, created_at, updated_at) SELECT n.id, n.kind, c.channel, c.recipient || n.student_id, "
+    "'sent', 1, NULL, n.created_at, n.created_at, n.created_at, n.created_at FROM notifications n CROSS JOIN "
+    "(VALUES ('inbox', 'student:'), ('email', 's@'), ('email', 'g@'), ('webhook', 'http://hook/')) AS c(channel, recipient)",
+    "UPDATE deliveries SET status = 'pending', attempts = 1 + id % 3, last_error = 'attempt 1 (transient): SMTP 451', "
+    "next_attempt_at = now() AT TIME ZONE 'utc' + interval '15 minutes', sent_at = NULL, "
+    "job_id = 'delivery-retry-' || id || '-' || (2 + id % 3) WHERE channel = 'email' AND id % 100 = 3",
+    "UPDATE deliveries SET status = 'dead', attempts = 4, last_error = 'attempt 4 (transient): SMTP 451', "
+    "sent_at = NULL WHERE channel = 'webhook' AND id % 500 = 4",
+]
+
+
+def load_data(app, alerts: int) -> dict:
+    """Write the page benchmark's data set; return the counts."""
+    from portal.extensions import db
+
+    with app.app_context():
+        for statement in DATA_SQL:
+            db.session.execute(db.text(statement), {"alerts": alerts})
+        db.session.commit()
+        counts = dict(
+            db.session.execute(
+                db.text(
+                    "SELECT 'deliveries', count(*) FROM deliveries UNION ALL SELECT status, count(*) FROM deliveries GROUP BY status"
+                )
+            ).all()
+        )
+        db.session.remove()
+        raw = db.engine.raw_connection()
+        raw.driver_connection.autocommit = True
+        raw.cursor().execute("VACUUM ANALYZE")
+        raw.close()
+    return counts
+
+
+def credentials(app) -> str:
+    """Create (or replace) the bench admin user; return a Bearer token."""
+    from werkzeug.security import generate_password_hash
+
+    from portal.auth import create_token
+    from portal.extensions import db
+    from portal.models import User
+
+    with app.app_context():
+        user = db.session.execute(db.select(User).where(User.username == "bench")).scalar_one_or_none()
+        if user is None:
+            user = User(username="bench", role="admin", password_hash=generate_password_hash(PASSWORD))
+            db.session.add(user)
+        token = create_token(user, "bench")
+        db.session.commit()
+        db.session.remove()
+    return token
+
+
+def session_cookie(base: str) -> str:
+    """Sign in through the login form like a browser; return the Cookie header value."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{base}/login", timeout=30).read().decode()
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"csrf_token": csrf, "username": "bench", "password": PASSWORD}).encode()
+    opener.open(f"{base}/login", data=data, timeout=30).read()
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def wrk(url: str, header: str, seconds: int, connections: int, script: str) -> dict:
+    """Run wrk against ``url``; return requests/s and p50/p95/p99 in ms."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-H", header, "-s", script, url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT"))
+    requests, errors, p50, p95, p99, duration = line.split()[1:]
+    return {
+        "rps": int(requests) / float(duration),
+        "errors": int(errors),
+        "p50": float(p50),
+        "p95": float(p95),
+        "p99": float(p99),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=DEFAULT_DB)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--alerts", type=int, default=250000, help="4 deliveries each")
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--skip-data", action="store_true", help="reuse the data of a previous run")
+    args = parser.parse_args()
+    script = Path(tempfile.mkdtemp(prefix="bench-wrk-")) / "report.lua"
+    script.write_text(LUA)
+    with private_redis() as redis_url:
+        env = bench_env(args.database_url, redis_url)
+        app = make_app()
+        counts = {} if args.skip_data else load_data(app, args.alerts)
+        print(f"machine: {machine()}; data: {counts}; load: {load()}", flush=True)
+        token = credentials(app)
+        base = f"http://127.0.0.1:{PORT}"
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{PORT}", "--workers", str(args.gunicorn_workers), "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: _up(base), 60, 0.2, "gunicorn up")
+            cookie = session_cookie(base)
+            targets = [
+                ("dashboard `/`", f"{base}/", f"Cookie: {cookie}"),
+                ("retry queue `/retry-queue/`", f"{base}/retry-queue/", f"Cookie: {cookie}"),
+                (
+                    "`GET /api/admin/background-jobs`",
+                    f"{base}/api/admin/background-jobs",
+                    f"Authorization: Bearer {token}",
+                ),
+            ]
+            rows = []
+            for label, url, header in targets:
+                results, loads = [], []
+                for _ in range(args.runs):
+                    results.append(wrk(url, header, args.seconds, args.connections, str(script)))
+                    loads.append(load())
+                rows.append(
+                    [
+                        label,
+                        f"{median([r['rps'] for r in results]):.0f}",
+                        f"{median([r['p50'] for r in results]):.1f}",
+                        f"{median([r['p95'] for r in results]):.1f}",
+                        f"{median([r['p99'] for r in results]):.1f}",
+                        sum(r["errors"] for r in results),
+                        "; ".join(loads),
+                    ]
+                )
+                print(label, results, flush=True)
+        finally:
+            server.terminate()
+            server.wait(20)
+    print_table(
+        f"Benchmark 4: pages under load (wrk, {args.connections} connections, {args.seconds} s x {args.runs}; "
+        f"gunicorn {args.gunicorn_workers} sync workers; medians)",
+        ["endpoint", "requests/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx/errors", "load after each run"],
+        rows,
+    )
+
+
+def _up(base: str) -> bool:
+    try:
+        return urllib.request.urlopen(f"{base}/login", timeout=5).status == 200
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

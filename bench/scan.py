@@ -1,0 +1,264 @@
+"""Benchmarks 1 and 2: the full threshold scan through 2 real RQ workers vs. a per-student
+reference (the seed's approach), then the incremental work (immediate checks, unchanged scan).
+
+    python bench/scan.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --runs 3 --reference
+
+Each run starts from no alerts: the first scan opens every alert of the data set (alerts,
+notifications, inbox messages and pending email/webhook deliveries written, delivery jobs
+enqueued; the deliveries themselves are benchmark 3). The workers listen on ``thresholds``
+and ``urgent`` only, so queued deliveries wait in Redis and cost the scan nothing more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from decimal import Decimal
+
+from common import (
+    DEFAULT_DB,
+    RssSampler,
+    bench_env,
+    load,
+    machine,
+    make_app,
+    median,
+    print_table,
+    private_redis,
+    rq_workers,
+    self_peak_mb,
+    wait_until,
+)
+
+RESET = "TRUNCATE inbox_messages, deliveries, notifications, alerts, scan_batches, job_runs RESTART IDENTITY CASCADE"
+MONITOR = "notification-threshold-monitor"
+
+
+def reset(app) -> None:
+    """Forget every alert, notification, delivery and run (the attendance data stays)."""
+    from portal.extensions import db
+    from portal.queues import get_redis
+
+    with app.app_context():
+        db.session.execute(db.text(RESET))
+        db.session.commit()
+        get_redis().flushdb()
+
+
+def timed_scan(app, timeout: float = 600) -> tuple[float, dict]:
+    """Trigger the monitor as an operator would and wait for its run to finish; return (s, summary)."""
+    from portal.extensions import db
+    from portal.models import JobRun
+    from portal.services.jobs import trigger_job
+
+    started = time.monotonic()
+    with app.app_context():
+        run_id = trigger_job(MONITOR, "bench", "bench").id
+
+    def finished():
+        with app.app_context():
+            run = db.session.get(JobRun, run_id)
+            done = run.status in ("success", "error", "skipped")
+            result = (run.status, run.summary) if done else None
+            db.session.remove()
+            return result
+
+    status, summary = wait_until(finished, timeout, 0.01, "scan run finished")
+    elapsed = time.monotonic() - started
+    if status != "success":
+        raise RuntimeError(f"scan run ended {status}: {summary}")
+    return elapsed, summary
+
+
+def reference_scan(app) -> dict:
+    """The seed's approach without its pauses: batches of 10 students, one rate query per student,
+    each alert change written by its own statement (into a scratch table, rolled back at the end)."""
+    from portal.domain.rates import HourTotals
+    from portal.domain.rules import Thresholds, alert_changes, evaluate
+    from portal.extensions import db
+
+    with app.app_context():
+        thresholds = Thresholds.from_config(app.config)
+        raw = db.engine.raw_connection()
+        cur = raw.cursor()
+        cur.execute("CREATE TEMP TABLE ref_alerts (student_id int, course_id int, kind text, rate numeric)")
+        ids = [r[0] for r in cur.execute("SELECT id FROM students WHERE active ORDER BY id").fetchall()]
+        started = time.monotonic()
+        opened = 0
+        for start in range(0, len(ids), 10):
+            for sid in ids[start : start + 10]:
+                rows = cur.execute(
+                    "SELECT r.course_id, sum(r.hours), "
+                    "sum(CASE WHEN r.status = 'absent' THEN r.hours ELSE 0 END), "
+                    "sum(CASE WHEN r.status IN ('sick', 'leave') THEN r.hours ELSE 0 END) "
+                    "FROM attendance_records r JOIN enrollments e ON e.student_id = r.student_id "
+                    "AND e.course_id = r.course_id AND e.active WHERE r.student_id = %s GROUP BY r.course_id",
+                    (sid,),
+                ).fetchall()
+                for cid, held, absent, excused in rows:
+                    result = evaluate(HourTotals(Decimal(held), Decimal(absent), Decimal(excused)), thresholds)
+                    if result is None:
+                        continue
+                    for kind, _suppressed in alert_changes(result.holding, frozenset()).to_open:
+                        cur.execute(
+                            "INSERT INTO ref_alerts VALUES (%s, %s, %s, %s)", (sid, cid, kind, result.rate_for(kind))
+                        )
+                        opened += 1
+            raw.commit()
+        elapsed = time.monotonic() - started
+        cur.execute("DROP TABLE ref_alerts")
+        raw.commit()
+        raw.close()
+    return {"seconds": elapsed, "students": len(ids), "opened": opened}
+
+
+def immediate_check(app, run_no: int, pairs_wanted: int = 100, per_pair: int = 10) -> tuple[float, int]:
+    """Save 1,000 records (10 sessions turned absent for 100 clean pairs) through the service the
+    API uses; return (seconds until every pair's mahroom alert exists, records saved)."""
+    from portal.domain.records import AttendanceInput
+    from portal.extensions import db
+    from portal.services.attendance import save_attendance
+
+    with app.app_context():
+        pairs = db.session.execute(
+            db.text(
+                "SELECT e.student_id, e.course_id, s.student_number, c.code FROM enrollments e "
+                "JOIN students s ON s.id = e.student_id JOIN courses c ON c.id = e.course_id "
+                "WHERE e.absent_hours = 0 AND e.excused_hours = 0 AND e.held_hours = 80 "
+                "ORDER BY e.id OFFSET :skip LIMIT :n"
+            ),
+            {"skip": run_no * pairs_wanted * 7, "n": pairs_wanted},
+        ).all()
+        records = []
+        for sid, cid, number, code in pairs:
+            dates = db.session.execute(
+                db.text(
+                    "SELECT date, slot, hours FROM attendance_records WHERE student_id = :s AND course_id = :c "
+                    "ORDER BY date LIMIT :k"
+                ),
+                {"s": sid, "c": cid, "k": per_pair},
+            ).all()
+            records += [AttendanceInput(number, code, d, slot, hours, "absent") for d, slot, hours in dates]
+        db.session.remove()
+        keys = [(sid, cid) for sid, cid, _, _ in pairs]
+        started = time.monotonic()
+        _, problems = save_attendance(records)
+        assert not problems, problems
+        db.session.remove()
+
+    def all_open():
+        with app.app_context():
+            found = db.session.execute(
+                db.text(
+                    "SELECT count(*) FROM alerts WHERE kind = 'mahroom' AND status = 'open' "
+                    "AND (student_id, course_id) IN (SELECT * FROM unnest(CAST(:s AS int[]), CAST(:c AS int[])))"
+                ),
+                {"s": [k[0] for k in keys], "c": [k[1] for k in keys]},
+            ).scalar_one()
+            db.session.remove()
+            return found == len(keys)
+
+    wait_until(all_open, 60, 0.01, "immediate mahroom alerts")
+    return time.monotonic() - started, len(records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=DEFAULT_DB)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reference", action="store_true", help="also time the per-student reference")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    with private_redis() as redis_url:
+        env = bench_env(args.database_url, redis_url)
+        app = make_app()
+        with app.app_context():
+            from portal.extensions import db
+
+            students = db.session.execute(db.text("SELECT count(*) FROM students WHERE active")).scalar_one()
+            records = db.session.execute(
+                db.text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'attendance_records'")
+            ).scalar_one()
+            db.session.remove()
+        print(f"machine: {machine()}; {students:,} students, ~{records:,} records; load before: {load()}")
+        sampler = RssSampler().start()
+        first, again, checks, opened, loads = [], [], [], [], []
+        with rq_workers(env, ["urgent", "thresholds"], args.workers) as procs:
+            for n, proc in enumerate(procs):
+                sampler.watch(proc.pid, f"worker {n + 1}")
+            for run in range(args.runs):
+                reset(app)
+                sampler.reset()
+                seconds, summary = timed_scan(app)
+                first.append(seconds)
+                opened.append(sum(summary["alertsOpened"].values()))
+                seconds, summary2 = timed_scan(app)
+                again.append(seconds)
+                assert sum(summary2["alertsOpened"].values()) == 0 and summary2["alertsResolved"] == 0, summary2
+                seconds, saved = immediate_check(app, run)
+                checks.append(seconds)
+                loads.append(load())
+                print(
+                    f"run {run + 1}: first scan {first[-1]:.2f} s ({opened[-1]:,} alerts), unchanged {again[-1]:.2f} s, "
+                    f"immediate check of {saved} records {checks[-1]:.2f} s; load {loads[-1]}",
+                    flush=True,
+                )
+        peaks = sampler.mb()
+        sampler.stop()
+        reference = reference_scan(app) if args.reference else None
+        scan_s = median(first)
+        rows = [
+            [
+                "full scan, first (opens all alerts), 2 RQ workers",
+                f"{scan_s:.2f}",
+                f"{students / scan_s:,.0f}",
+                ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
+                "",
+            ],
+        ]
+        if reference:
+            ref_s = reference["seconds"]
+            rows.append(
+                [
+                    "per-student reference (1 query/student, batches of 10)",
+                    f"{ref_s:.2f}",
+                    f"{students / ref_s:,.0f}",
+                    f"bench process {self_peak_mb():.0f}",
+                    f"{ref_s / scan_s:.0f}x",
+                ]
+            )
+            rows.append(
+                [
+                    "full scan, nothing changed",
+                    f"{median(again):.2f}",
+                    f"{students / median(again):,.0f}",
+                    "",
+                    f"{ref_s / median(again):.0f}x",
+                ]
+            )
+        print_table(
+            f"Benchmark 1: full scan, {students:,} students (median of {args.runs}; loads {'; '.join(loads)})",
+            ["what", "wall s", "students/s", "peak RSS MB", "reference / this"],
+            rows,
+        )
+        print_table(
+            f"Benchmark 2: incremental work, {students:,} students (median of {args.runs})",
+            ["what", "median s", "runs s"],
+            [
+                [
+                    "immediate check: save 1,000 records -> 100 mahroom alerts exist",
+                    f"{median(checks):.2f}",
+                    ", ".join(f"{c:.2f}" for c in checks),
+                ],
+                [
+                    "full scan right after a full scan, nothing changed",
+                    f"{median(again):.2f}",
+                    ", ".join(f"{c:.2f}" for c in again),
+                ],
+                ["(for comparison) first full scan", f"{scan_s:.2f}", ", ".join(f"{c:.2f}" for c in first)],
+            ],
+        )
+
+
+if __name__ == "__main__":
+    main()
