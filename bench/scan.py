@@ -168,9 +168,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reference", action="store_true", help="also time the per-student reference")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=2000, help="SCAN_BATCH_SIZE of the run")
     args = parser.parse_args()
     with private_redis() as redis_url:
-        env = bench_env(args.database_url, redis_url)
+        env = bench_env(args.database_url, redis_url, SCAN_BATCH_SIZE=str(args.batch_size))
         app = make_app()
         with app.app_context():
             from portal.extensions import db
@@ -180,7 +181,10 @@ def main() -> None:
                 db.text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'attendance_records'")
             ).scalar_one()
             db.session.remove()
-        print(f"machine: {machine()}; {students:,} students, ~{records:,} records; load before: {load()}")
+        print(
+            f"machine: {machine()}; {students:,} students, ~{records:,} records; "
+            f"SCAN_BATCH_SIZE={args.batch_size}; load before: {load()}"
+        )
         sampler = RssSampler().start()
         first, again, checks, opened, loads = [], [], [], [], []
         with rq_workers(env, ["urgent", "thresholds"], args.workers) as procs:
