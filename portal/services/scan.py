@@ -53,8 +53,16 @@ def enqueue_immediate_checks(pairs: Sequence[tuple[int, int]]) -> int:
 def student_batches(batch_size: int | None = None) -> list[tuple[int, int]]:
     """Split the active students into ``(first_id, last_id)`` ranges of ``batch_size`` students."""
     size = batch_size or current_app.config["SCAN_BATCH_SIZE"]
-    ids = db.session.execute(select(Student.id).where(Student.active.is_(True)).order_by(Student.id)).scalars().all()
-    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+    # Numbered and grouped in the database: one row per batch comes back, not every student id.
+    numbered = (
+        select(Student.id, (func.row_number().over(order_by=Student.id) - 1).self_group().op("/")(size).label("batch"))
+        .where(Student.active.is_(True))
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(func.min(numbered.c.id), func.max(numbered.c.id)).group_by(numbered.c.batch).order_by(numbered.c.batch)
+    ).all()
+    return [(first, last) for first, last in rows]
 
 
 def summary_of(counts: EvaluationCounts, elapsed_ms: int, errors: list[str]) -> dict:
