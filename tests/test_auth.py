@@ -190,3 +190,23 @@ def test_every_page_and_api_endpoint_needs_a_signed_in_user_or_a_token(app, clie
                 assert response.status_code == 302 and response.headers["Location"].startswith("/login"), url
             else:  # a form post without a session has no valid CSRF token either
                 assert response.status_code in (302, 400), (method, url, response.status_code)
+
+
+def test_token_use_is_recorded_at_most_once_a_minute_so_concurrent_calls_do_not_write(app, client):
+    import time_machine
+
+    from portal.models import ApiToken
+
+    token = factories.token_for(factories.user("scripter"))
+    headers = {"Authorization": f"Bearer {token}"}
+    with time_machine.travel("2026-11-28 10:00:00", tick=False):
+        assert client.get("/api/admin/background-jobs", headers=headers).status_code == 200
+    first = db.session.execute(select(ApiToken.last_used_at)).scalar_one()
+    with time_machine.travel("2026-11-28 10:00:30", tick=False):
+        client.get("/api/admin/background-jobs", headers=headers)
+    db.session.expire_all()
+    assert db.session.execute(select(ApiToken.last_used_at)).scalar_one() == first
+    with time_machine.travel("2026-11-28 10:01:05", tick=False):
+        client.get("/api/admin/background-jobs", headers=headers)
+    db.session.expire_all()
+    assert str(db.session.execute(select(ApiToken.last_used_at)).scalar_one()) == "2026-11-28 10:01:05"
