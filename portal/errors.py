@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         message = exc.description or exc.name
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if isinstance(exc, RequestEntityTooLarge) and limit and (request.content_length or 0) > limit:
+            message = f"The request body is larger than the {limit:,} bytes allowed (MAX_CONTENT_LENGTH)."
         response = error_response(exc.code or 500, message)
         if exc.code == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
             resp = app.make_response(response)

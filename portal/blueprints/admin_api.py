@@ -40,7 +40,7 @@ def _json_object() -> dict:
     if not request.is_json:
         abort(415, description="Send a JSON body (Content-Type: application/json).")
     payload = request.get_json(silent=True)
-    if payload is None:
+    if payload is None and request.get_data(cache=True).strip() != b"null":
         abort(400, description="The request body is not valid JSON.")
     if not isinstance(payload, dict):
         abort(400, description="Expected a JSON object.")

@@ -20,7 +20,7 @@ def post_attendance():
     if not request.is_json:
         abort(415, description="Send the records as JSON (Content-Type: application/json).")
     payload = request.get_json(silent=True)
-    if payload is None:
+    if payload is None and request.get_data(cache=True).strip() != b"null":
         abort(400, description="The request body is not valid JSON.")
     if isinstance(payload, dict) and isinstance(payload.get("records"), list):
         payload = payload["records"]

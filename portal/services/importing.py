@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -58,15 +59,30 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be imported (not UTF-8, no header, missing columns)."""
 
 
+# Undecodable bytes, kept by the ``surrogateescape`` error handler so they are found row by
+# row and reported on their own line (a strict decoder fails a whole 8 KiB read ahead of it).
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _not_utf8(values) -> str | None:
+    """Return the first undecodable byte among ``values`` (as ``0xFF``), or None."""
+    for value in values:
+        for text in value if isinstance(value, list) else (value,):
+            match = _UNDECODABLE.search(text) if isinstance(text, str) else None
+            if match:
+                return f"0x{ord(match.group()) - 0xDC00:02X}"
+    return None
+
+
 def _rows(stream: IO[bytes], required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
     reader = csv.DictReader(text)
-    try:
-        header = reader.fieldnames
-    except UnicodeDecodeError as exc:
-        raise ImportFileError(f"line 1: the file is not UTF-8 text ({exc.reason})") from None
+    header = reader.fieldnames
     if not header:
         raise ImportFileError("line 1: the file is empty (expected a header row)")
+    bad_byte = _not_utf8(header)
+    if bad_byte:
+        raise ImportFileError(f"line 1: the file is not UTF-8 text (byte {bad_byte})")
     reader.fieldnames = [h.strip() for h in header]
     missing = missing_fields(reader.fieldnames, required)
     if missing:
@@ -76,10 +92,11 @@ def _rows(stream: IO[bytes], required: tuple[str, ...]) -> Iterator[tuple[int, d
             row = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError as exc:
-            raise ImportFileError(f"line {reader.line_num + 1}: not UTF-8 text ({exc.reason})") from None
         except csv.Error as exc:
             raise ImportFileError(f"line {reader.line_num}: {exc}") from None
+        bad_byte = _not_utf8(row.values())
+        if bad_byte:
+            raise ImportFileError(f"line {reader.line_num}: not UTF-8 text (byte {bad_byte})")
         if None in row:
             yield reader.line_num, {"__extra__": row.pop(None), **row}
         else:
