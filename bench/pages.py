@@ -118,6 +118,15 @@ def session_cookie(base: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
+def verify_page(url: str, cookie: str, marker: str) -> None:
+    """Fail unless ``url`` answers 200 with the page itself (not a redirect to sign-in)."""
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read().decode()
+        if response.geturl() != url or response.status != 200 or marker not in body:
+            raise SystemExit(f"{url} did not serve the signed-in page (got {response.status} {response.geturl()})")
+
+
 def wrk(url: str, header: str, seconds: int, connections: int, script: str) -> dict:
     """Run wrk against ``url``; return requests/s and p50/p95/p99 in ms."""
     out = subprocess.run(
@@ -165,6 +174,8 @@ def main() -> None:
         try:
             wait_until(lambda: _up(base), 60, 0.2, "gunicorn up")
             cookie = session_cookie(base)
+            for path, marker in (("/", "Jobs"), ("/retry-queue/", "Retry queue")):
+                verify_page(base + path, cookie, marker)
             targets = [
                 ("dashboard `/`", f"{base}/", f"Cookie: {cookie}"),
                 ("retry queue `/retry-queue/`", f"{base}/retry-queue/", f"Cookie: {cookie}"),

@@ -102,3 +102,11 @@ def test_requests_without_credentials_or_with_a_viewer_token_are_refused(client,
         == 401
     )
     assert _records() == 0
+
+
+def test_a_save_is_audit_logged_with_who_and_how_many(client, auth):
+    from portal.models import AuditLog
+
+    assert client.post("/api/attendance", json=[_record(), _record(date="2026-10-08")], headers=auth).status_code == 201
+    entry = db.session.execute(select(AuditLog).where(AuditLog.action == "attendance.save")).scalar_one()
+    assert (entry.actor, entry.source, entry.details) == ("admin", "api", {"records": 2, "pairs": 1})

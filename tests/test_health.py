@@ -31,8 +31,9 @@ def live_worker(app):
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
-    while not Worker.all(connection=queues.get_redis()):
-        assert time.monotonic() < deadline, "the rq worker did not register within 20 s"
+    # Registered *and* past start-up (state "starting" until it listens on its queues).
+    while not any(w.get_state() == "idle" for w in Worker.all(connection=queues.get_redis())):
+        assert time.monotonic() < deadline, "the rq worker did not become idle within 20 s"
         assert proc.poll() is None, "the rq worker exited"
         time.sleep(0.05)
     yield proc

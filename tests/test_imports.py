@@ -176,3 +176,14 @@ def test_the_import_command_reports_bad_lines_and_exits_nonzero_with_nothing_wri
     assert result.exit_code == 0, result.output
     assert "Imported 1 attendance row(s)" in result.output and "skipped 1 bad row(s)" in result.output
     assert _count(AttendanceRecord) == 1
+
+
+def test_an_import_is_audit_logged_only_when_something_was_written(people):
+    from portal.models import AuditLog
+
+    header = "student_number,course_code,date,slot,hours,status\n"
+    _load("attendance", header + "S1,CS101,2026-10-01,1,2,present\nS9,CS101,2026-10-01,1,2,present\n")
+    assert db.session.execute(select(AuditLog).where(AuditLog.action == "attendance.import")).first() is None
+    _load("attendance", header + "S1,CS101,2026-10-01,1,2,present\n")
+    entry = db.session.execute(select(AuditLog).where(AuditLog.action == "attendance.import")).scalar_one()
+    assert entry.details == {"rowsRead": 1, "rowsWritten": 1, "rowsInvalid": 0}

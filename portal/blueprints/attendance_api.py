@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
-from portal.auth import require_api_role
+from portal.auth import api_user, require_api_role
 from portal.domain.records import ATTENDANCE_FIELDS, parse_attendance
 from portal.services import attendance
 
@@ -55,7 +55,9 @@ def post_attendance():
         return jsonify(
             {"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}
         ), 400
-    pairs, problems = attendance.save_attendance(records)
+    pairs, problems = attendance.save_attendance(
+        records, actor=api_user().username, source="api", ip=request.remote_addr
+    )
     if problems:
         return jsonify(
             {"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 
 import click
@@ -10,6 +9,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from portal.cli.connectivity import needs_database
+from portal.cli.operator import cli_actor
 from portal.clock import iso_utc
 from portal.extensions import db
 from portal.models import Alert, Course, Student
@@ -132,5 +132,5 @@ def clear_command(yes: bool) -> None:
         return
     if not yes:
         click.confirm(f"Cancel {waiting:,} waiting deliveries?", abort=True)
-    cleared = clear_retry_queue(actor=f"cli:{getpass.getuser()}", source="cli")
+    cleared = clear_retry_queue(actor=cli_actor(), source="cli")
     click.echo(f"Cancelled {cleared:,} deliveries; their scheduled retries were removed.")

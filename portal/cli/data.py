@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from portal.cli.connectivity import needs_database
+from portal.cli.operator import cli_actor
 from portal.services import demo, importing
 
 MAX_ERRORS_SHOWN = 50
@@ -35,7 +36,9 @@ def import_command(kind: str, path: str, skip_invalid: bool) -> None:
 
     with open(path, "rb") as stream:
         try:
-            result = importing.import_csv(kind, stream, skip_invalid=skip_invalid, progress=progress)
+            result = importing.import_csv(
+                kind, stream, skip_invalid=skip_invalid, progress=progress, actor=cli_actor(), source="cli"
+            )
         except importing.ImportFileError as exc:
             raise click.ClickException(f"{path}: {exc}; nothing was written.") from None
     for error in result.errors[:MAX_ERRORS_SHOWN]:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 
 import click
 from flask.cli import with_appcontext
 
 from portal.cli.connectivity import needs_database
+from portal.cli.operator import cli_actor
 from portal.services import jobs as job_service
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no login name (containers): still say it came from the CLI
-        return "cli"
 
 
 def _job_name(name: str) -> str:
@@ -82,7 +75,7 @@ def job_status(name: str) -> None:
 @needs_database
 def start(name: str) -> None:
     """Enable a job and register it with the scheduler (persists across restarts)."""
-    status = job_service.start_job(_job_name(name), _actor(), "cli")
+    status = job_service.start_job(_job_name(name), cli_actor(), "cli")
     click.echo(f"Started {name}: next run {status['nextRun']}.")
 
 
@@ -92,7 +85,7 @@ def start(name: str) -> None:
 @needs_database
 def stop(name: str) -> None:
     """Disable a job and remove it from the scheduler (persists across restarts)."""
-    job_service.stop_job(_job_name(name), _actor(), "cli")
+    job_service.stop_job(_job_name(name), cli_actor(), "cli")
     click.echo(f"Stopped {name}: it will not run until started again.")
 
 
@@ -102,7 +95,7 @@ def stop(name: str) -> None:
 @needs_database
 def trigger(name: str) -> None:
     """Queue one run of a job now (recorded with trigger 'manual')."""
-    run = job_service.trigger_job(_job_name(name), _actor(), "cli")
+    run = job_service.trigger_job(_job_name(name), cli_actor(), "cli")
     click.echo(f"Queued run {run.id} of {name} (RQ job {run.rq_job_id}); see 'flask jobs status {name}'.")
 
 
@@ -111,7 +104,7 @@ def trigger(name: str) -> None:
 @needs_database
 def start_all() -> None:
     """Enable every job."""
-    job_service.start_all(_actor(), "cli")
+    job_service.start_all(cli_actor(), "cli")
     click.echo(f"Started all {len(job_service.job_names())} jobs.")
 
 
@@ -120,5 +113,5 @@ def start_all() -> None:
 @needs_database
 def stop_all() -> None:
     """Disable every job."""
-    job_service.stop_all(_actor(), "cli")
+    job_service.stop_all(cli_actor(), "cli")
     click.echo(f"Stopped all {len(job_service.job_names())} jobs.")

@@ -19,6 +19,7 @@ from portal.clock import utcnow
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
 from portal.models import AttendanceRecord, Course, Enrollment, Student
+from portal.services import audit
 from portal.services.upsert import insert_ignore, upsert
 
 log = logging.getLogger(__name__)
@@ -226,8 +227,10 @@ def match_records(session: Session, keyed: Sequence[tuple[object, AttendanceInpu
     return rows, problems
 
 
-def save_attendance(records: Sequence[AttendanceInput]) -> tuple[set[Pair], list[dict]]:
-    """Save validated records in one transaction; return (pairs, problems).
+def save_attendance(
+    records: Sequence[AttendanceInput], *, actor: str = "system", source: str = "api", ip: str | None = None
+) -> tuple[set[Pair], list[dict]]:
+    """Save validated records and their audit entry in one transaction; return (pairs, problems).
 
     Problems (unknown student or course) are returned with their index and nothing is written.
     """
@@ -236,6 +239,14 @@ def save_attendance(records: Sequence[AttendanceInput]) -> tuple[set[Pair], list
     if problems:
         return set(), [{"index": index, "errors": reasons} for index, reasons in problems]
     pairs = write_records(session, rows)
+    audit.record(
+        actor,
+        "attendance.save",
+        f"{len(records)} record(s)",
+        details={"records": len(records), "pairs": len(pairs)},
+        source=source,
+        ip=ip,
+    )
     session.commit()
     after_attendance_saved(pairs)
     return pairs, []

@@ -25,7 +25,7 @@ from portal.domain.records import (
 )
 from portal.extensions import db
 from portal.models import Course, Student
-from portal.services import attendance
+from portal.services import attendance, audit
 from portal.services.upsert import upsert
 
 CHUNK_ROWS = 2000
@@ -109,6 +109,8 @@ def import_csv(
     *,
     skip_invalid: bool = False,
     progress: Callable[[ImportResult], None] | None = None,
+    actor: str = "system",
+    source: str = "cli",
 ) -> ImportResult:
     """Import one CSV file of ``kind`` (students, courses or attendance); return what happened.
 
@@ -163,6 +165,18 @@ def import_csv(
             result.rows_written = 0
             result.pairs = set()
             return result
+        audit.record(
+            actor,
+            f"{kind}.import",
+            f"{result.rows_written} row(s)",
+            outcome="success" if not result.errors else "partial",
+            details={
+                "rowsRead": result.rows_read,
+                "rowsWritten": result.rows_written,
+                "rowsInvalid": result.rows_invalid,
+            },
+            source=source,
+        )
         session.commit()
         result.committed = True
     except BaseException:
