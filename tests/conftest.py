@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import settings
 from redis import Redis
 from sqlalchemy import create_engine, text
 
@@ -22,6 +23,11 @@ from portal.extensions import db
 from workers import context as worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# CI runs the property tests with a fixed seed, so a run is reproducible; locally they explore.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

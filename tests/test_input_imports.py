@@ -11,7 +11,7 @@ import csv
 import io
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, inspect, select
 
@@ -81,6 +81,7 @@ def test_an_undecodable_header_is_refused_at_line_1(app):
 
 @HYPOTHESIS
 @given(cells=st.lists(st.lists(st.text(max_size=12) | st.sampled_from(HOSTILE_TEXT), max_size=7), max_size=8))
+@example(cells=[["\r", "\r"]])
 def test_arbitrary_cells_are_reported_by_line_and_a_refused_file_writes_nothing(app, clean, cells):
     clean()
     data = csv_bytes(["student_number", "name", "email", "guardian_email", "active"], cells)
@@ -91,7 +92,8 @@ def test_arbitrary_cells_are_reported_by_line_and_a_refused_file_writes_nothing(
         assert str(exc).startswith("line ")
         assert database_snapshot() == before
         return
-    last_line = data.count(b"\n") + 1
+    # A lone CR inside a quoted cell is a line break too (the csv module counts it as one).
+    last_line = len(data.splitlines()) + 1
     for error in result.errors:
         assert 2 <= error.line <= last_line and error.reasons and all(error.reasons)
     if result.errors:
