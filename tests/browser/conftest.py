@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -52,7 +53,10 @@ def live_server(app):
 def chromium():
     """A headless Chromium (the OS package; never a downloaded one)."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("Chromium is not installed: run scripts/ci-browser.sh")
+        message = "Chromium is not installed: run scripts/ci-browser.sh"
+        if os.environ.get("CI"):  # .ci/run installs it: a missing browser there is a failure
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
