@@ -27,8 +27,9 @@ def _live_context(part: str) -> dict:
 @require_page_role()
 def index():
     """The dashboard: every live part rendered once, then refreshed by static/live.js."""
-    context = {}
-    for part in LIVE_PARTS:
+    statuses = jobs.list_job_status()  # read once for the jobs table and the health banner
+    context = {"jobs": statuses, "health": health.system_health(statuses)}
+    for part in ("queues", "retry"):
         context.update(_live_context(part))
     return render_template("pages/dashboard.html", **context)
 

@@ -44,5 +44,7 @@ class JobRun(db.Model):
 
     __table_args__ = (
         Index("ix_job_runs_job_queued", "job_name", "queued_at"),
+        # Each job's newest runs (its status): a backward walk from the job's highest id.
+        Index("ix_job_runs_job_id", "job_name", "id"),
         Index("ix_job_runs_status", "status"),
     )

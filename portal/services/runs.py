@@ -15,9 +15,11 @@ is treated as free, so a forgotten release never blocks the job for longer than 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, ScalarSelect, select, update
 
 from portal.clock import iso_utc, utcnow
 from portal.extensions import db
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 LOCK_PREFIX = "portal:job-lock:"
 FINISHED_OUTCOMES = ("success", "error", "skipped")
+ENDED_OUTCOMES = ("success", "error")  # the runs that did the work: their duration and error are shown
 
 # Delete / replace the lock only while it still holds the expected value.
 _RELEASE_IF_HELD = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -135,14 +138,52 @@ def get_run(run_id: int) -> JobRun | None:
     return db.session.get(JobRun, run_id)
 
 
-def last_runs(job_names: list[str]) -> dict[str, dict[str, JobRun | None]]:
-    """Return per job ``{"last": latest run that was not skipped, "finished": latest success/error}``."""
-    found: dict[str, dict[str, JobRun | None]] = {name: {"last": None, "finished": None} for name in job_names}
+@dataclass(frozen=True)
+class LatestRuns:
+    """What a job's status is computed from (see ``latest_runs``)."""
+
+    last: JobRun | None  # the newest run that was not skipped
+    finished: JobRun | None  # the newest run that ended in success or error
+    executing: int | None  # the id of the run executing now, or None
+
+
+def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) -> dict[str, LatestRuns]:
+    """Return per job its newest run, newest finished run and executing run, in one SQL statement.
+
+    ``holders`` (from ``lock_holders``) gives the run holding each job's execution lock; that run
+    is executing unless the database shows it finished (its owner forgot to release the lock).
+    Without ``holders`` no job is executing. Each job's two newest runs are found by a backward
+    walk of the ``(job_name, id)`` index, however long the history.
+    """
+    holders = dict(holders or {})
+    wanted: list[Any] = list(holders.values())
     for name in job_names:
-        base = select(JobRun).where(JobRun.job_name == name).order_by(JobRun.id.desc()).limit(1)
-        found[name]["last"] = db.session.scalars(base.where(JobRun.status != "skipped")).first()
-        found[name]["finished"] = db.session.scalars(base.where(JobRun.status.in_(("success", "error")))).first()
+        wanted.append(_newest_run_id(name, JobRun.status != "skipped"))
+        wanted.append(_newest_run_id(name, JobRun.status.in_(ENDED_OUTCOMES)))
+    rows = db.session.scalars(select(JobRun).where(JobRun.id.in_(wanted))).all() if wanted else []
+    newest_first = sorted(rows, key=lambda run: run.id, reverse=True)
+    statuses = {run.id: run.status for run in rows}
+    found = {}
+    for name in job_names:
+        # A lock holder's row is never newer than the job's newest run, so it cannot displace it.
+        own = [run for run in newest_first if run.job_name == name]
+        holder = holders.get(name)
+        found[name] = LatestRuns(
+            last=next((run for run in own if run.status != "skipped"), None),
+            finished=next((run for run in own if run.status in ENDED_OUTCOMES), None),
+            executing=holder if holder is not None and statuses.get(holder) not in FINISHED_OUTCOMES else None,
+        )
     return found
+
+
+def _newest_run_id(job_name: str, condition: ColumnElement[bool]) -> ScalarSelect[int]:
+    return (
+        select(JobRun.id)
+        .where(JobRun.job_name == job_name, condition)
+        .order_by(JobRun.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def run_to_dict(run: JobRun) -> dict[str, Any]:
@@ -208,15 +249,10 @@ def lock_holder(job_name: str) -> int | None:
     return int(value) if value else None
 
 
-def executing_runs(job_names: list[str]) -> dict[str, int | None]:
-    """Return per job the id of the run executing now (lock held by a run not finished), or None."""
-    redis = get_redis()
-    values = redis.mget([lock_key(name) for name in job_names]) if job_names else []
-    holders = {name: int(v) for name, v in zip(job_names, values, strict=True) if v}
-    if not holders:
-        return {name: None for name in job_names}
-    statuses = dict(db.session.execute(select(JobRun.id, JobRun.status).where(JobRun.id.in_(holders.values()))).all())
-    return {
-        name: holders[name] if name in holders and statuses.get(holders[name]) not in FINISHED_OUTCOMES else None
-        for name in job_names
-    }
+def lock_holders(job_names: list[str]) -> dict[str, int]:
+    """Return, for each job whose execution lock is held, the id of the run holding it (one MGET).
+
+    Raises RedisError.
+    """
+    values = get_redis().mget([lock_key(name) for name in job_names]) if job_names else []
+    return {name: int(value) for name, value in zip(job_names, values, strict=True) if value}
