@@ -1,11 +1,13 @@
-"""Benchmark 4: the dashboard, the retry-queue page and ``GET /api/admin/background-jobs`` under
-load from wrk (a second process), served by gunicorn, with 1M deliveries and 10k pending retries.
+"""Benchmark 4: the dashboard, the live fragments it polls, the retry-queue page and
+``GET /api/admin/background-jobs`` under load from wrk (a second process), served by gunicorn,
+with 1M deliveries and 10k pending retries.
 
     python bench/pages.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --runs 3
 
 Replaces the alerts, notifications and deliveries of the database with 250,000 resolved alerts,
 their notifications and 4 deliveries each (sent, except 10,000 waiting for a retry and 2,000
-dead). The pages are fetched signed in (session cookie), the API with a Bearer token.
+dead). The pages and fragments are fetched signed in (session cookie), the API with a Bearer
+token. An open dashboard fetches each of its four fragments every ``LIVE_REFRESH_SECONDS``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ from common import (
 )
 
 PORT = 8601
+# Signed-in endpoints: (label, path, a marker of the real answer, whether it is a fragment).
+SESSION_TARGETS = [
+    ("dashboard `/`", "/", "Jobs", False),
+    ("live fragment `/live/health`", "/live/health", "data-health=", True),
+    ("live fragment `/live/jobs`", "/live/jobs", '<table class="jobs">', True),
+    ("live fragment `/live/queues`", "/live/queues", "<h2>Queues</h2>", True),
+    ("live fragment `/live/retry`", "/live/retry", "data-retry-total=", True),
+    ("retry queue `/retry-queue/`", "/retry-queue/", "Retry queue", False),
+]
 PASSWORD = "bench password 1234"
 LUA = """
 done = function(summary, latency, requests)
@@ -118,13 +129,15 @@ def session_cookie(base: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def verify_page(url: str, cookie: str, marker: str) -> None:
-    """Fail unless ``url`` answers 200 with the page itself (not a redirect to sign-in)."""
+def verify_page(url: str, cookie: str, marker: str, fragment: bool = False) -> None:
+    """Fail unless ``url`` answers 200 with the page (or fragment) itself, not a redirect to sign-in."""
     request = urllib.request.Request(url, headers={"Cookie": cookie})
     with urllib.request.urlopen(request, timeout=30) as response:
         body = response.read().decode()
         if response.geturl() != url or response.status != 200 or marker not in body:
             raise SystemExit(f"{url} did not serve the signed-in page (got {response.status} {response.geturl()})")
+        if fragment and "<html" in body:
+            raise SystemExit(f"{url} served a whole page, not the fragment")
 
 
 def wrk(url: str, header: str, seconds: int, connections: int, script: str) -> dict:
@@ -174,17 +187,16 @@ def main() -> None:
         try:
             wait_until(lambda: _up(base), 60, 0.2, "gunicorn up")
             cookie = session_cookie(base)
-            for path, marker in (("/", "Jobs"), ("/retry-queue/", "Retry queue")):
-                verify_page(base + path, cookie, marker)
-            targets = [
-                ("dashboard `/`", f"{base}/", f"Cookie: {cookie}"),
-                ("retry queue `/retry-queue/`", f"{base}/retry-queue/", f"Cookie: {cookie}"),
+            for _, path, marker, fragment in SESSION_TARGETS:
+                verify_page(base + path, cookie, marker, fragment)
+            targets = [(label, base + path, f"Cookie: {cookie}") for label, path, _, _ in SESSION_TARGETS]
+            targets.append(
                 (
                     "`GET /api/admin/background-jobs`",
                     f"{base}/api/admin/background-jobs",
                     f"Authorization: Bearer {token}",
-                ),
-            ]
+                )
+            )
             rows = []
             for label, url, header in targets:
                 results, loads = [], []
