@@ -366,6 +366,28 @@ def test_bearer_calls_need_no_csrf_token(client, admin):
     assert client.post(API, json={"action": "stop", "jobName": JOB}, headers=admin).status_code == 200
 
 
+def test_job_and_retry_queue_actions_record_the_callers_address_in_the_audit_log(client, admin):
+    pending_delivery("S1")
+    caller = {"environ_base": {"REMOTE_ADDR": "198.51.100.23"}}
+    for body in ({"action": "trigger", "jobName": JOB}, {"action": "stopAll"}, {"action": "clearRetryQueue"}):
+        assert client.post(API, json=body, headers=admin, **caller).status_code in (200, 202)
+    assert client.put(API, json={"jobName": JOB, "enabled": True}, headers=admin, **caller).status_code == 200
+    entries = db.session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
+    assert [(e.action, e.source, e.ip) for e in entries] == [
+        ("job.trigger", "api", "198.51.100.23"),
+        ("job.stop_all", "api", "198.51.100.23"),
+        ("retry_queue.clear", "api", "198.51.100.23"),
+        ("job.start", "api", "198.51.100.23"),
+    ]
+
+
+@pytest.mark.parametrize("app_config", [{"TRUSTED_PROXY_COUNT": 1}])
+def test_behind_a_trusted_proxy_the_audit_log_records_the_forwarded_client_address(client, admin, app_config):
+    proxied = {"headers": {**admin, "X-Forwarded-For": "203.0.113.50"}, "environ_base": {"REMOTE_ADDR": "127.0.0.1"}}
+    assert client.post(API, json={"action": "stop", "jobName": JOB}, **proxied).status_code == 200
+    assert db.session.scalars(select(AuditLog.ip)).all() == ["203.0.113.50"]
+
+
 # --- lists -----------------------------------------------------------------------------------------
 
 

@@ -40,10 +40,10 @@ def test_jobs_stop_start_trigger_and_status_from_the_command_line(runner, run_jo
     assert "manual" in status.output and "success" in status.output
     assert db.session.scalars(select(JobRun.status)).all() == ["success"]
     actions = db.session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
-    assert [(a.action, a.source) for a in actions] == [
-        ("job.stop", "cli"),
-        ("job.start", "cli"),
-        ("job.trigger", "cli"),
+    assert [(a.action, a.source, a.ip) for a in actions] == [  # a command has no client address
+        ("job.stop", "cli", None),
+        ("job.start", "cli", None),
+        ("job.trigger", "cli", None),
     ]
     assert actions[0].actor.startswith("cli")
 

@@ -216,6 +216,22 @@ def test_at_risk_page_lists_courses_and_the_students_with_open_alerts(client, si
     assert "Students at risk in CS101" in course and "S1" in course and "70.00 %" in course
 
 
+def test_job_and_retry_actions_from_the_pages_record_the_client_address(client, signed_in):
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.7"  # the whole session: it is bound to the address
+    post = signed_in("admin")
+    dead = pending_delivery("S1", status="dead")
+    for url in (f"/jobs/{JOB}/stop", "/jobs/all/start", f"/retry-queue/{dead.id}/retry", "/retry-queue/clear"):
+        assert post(url).status_code == 200
+    entries = db.session.scalars(select(AuditLog).where(AuditLog.action != "sign_in").order_by(AuditLog.id)).all()
+    assert [(e.action, e.source, e.ip) for e in entries] == [
+        ("job.stop", "page", "203.0.113.7"),
+        ("job.start_all", "page", "203.0.113.7"),
+        ("delivery.retry", "page", "203.0.113.7"),
+        ("retry_queue.clear", "page", "203.0.113.7"),
+    ]
+    assert "203.0.113.7" in client.get("/audit?action=job.stop").get_data(as_text=True)
+
+
 def test_audit_log_lists_actions_newest_first_and_filters(client, signed_in):
     post = signed_in("admin")
     post(f"/jobs/{JOB}/stop")

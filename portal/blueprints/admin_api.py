@@ -57,9 +57,9 @@ def _job_name(payload: dict) -> str:
     return name
 
 
-def _actor() -> tuple[str, str]:
-    user = api_user()
-    return user.username, "api"
+def _caller() -> dict[str, str | None]:
+    """Who acts, for the audit log: the API user, source ``api``, the client's address."""
+    return {"actor": api_user().username, "source": "api", "ip": request.remote_addr}
 
 
 @bp.get("/background-jobs")
@@ -83,26 +83,26 @@ def background_jobs_action():
     if action not in READ_ONLY_ACTIONS and not user.is_admin:
         abort(403, description=f"User {user.username!r} has the {user.role!r} role; {action!r} needs 'admin'.")
     name = _job_name(payload) if action in ACTIONS_NEEDING_JOB else None
-    actor, source = _actor()
+    caller = _caller()
     if action == "getJobStatus":
         return _ok(jobs.job_status(name))
     if action == "start":
-        jobs.start_job(name, actor, source)
+        jobs.start_job(name, **caller)
         return _ok(jobs.job_status(name), message=f"Started {name}.")
     if action == "stop":
-        jobs.stop_job(name, actor, source)
+        jobs.stop_job(name, **caller)
         return _ok(jobs.job_status(name), message=f"Stopped {name}.")
     if action == "trigger":
-        run = jobs.trigger_job(name, actor, source)
+        run = jobs.trigger_job(name, **caller)
         return _ok({"runId": run.id, "jobName": name, "status": run.status}, 202, message=f"Triggered {name}.")
     if action == "startAll":
-        jobs.start_all(actor, source)
+        jobs.start_all(**caller)
         return _ok(jobs.list_job_status(), message="Started every job.")
     if action == "stopAll":
-        jobs.stop_all(actor, source)
+        jobs.stop_all(**caller)
         return _ok(jobs.list_job_status(), message="Stopped every job.")
     if action == "clearRetryQueue":
-        cleared = retry_queue.clear_retry_queue(actor, source)
+        cleared = retry_queue.clear_retry_queue(**caller)
         return _ok({"cleared": cleared}, message=f"Cancelled {cleared} pending deliveries.")
     summary = scan.run_threshold_check()  # runThresholdCheck
     return _ok(summary)
@@ -117,8 +117,7 @@ def background_jobs_enable():
     if not isinstance(enabled, bool):
         abort(400, description="'enabled' is required and must be true or false.")
     name = _job_name(payload)
-    actor, source = _actor()
-    jobs.set_enabled(name, enabled, actor, source)
+    jobs.set_enabled(name, enabled, **_caller())
     return _ok(jobs.job_status(name), message=f"{'Enabled' if enabled else 'Disabled'} {name}.")
 
 

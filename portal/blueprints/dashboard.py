@@ -73,6 +73,11 @@ def _back():
     return redirect(safe_next_url(request.form.get("next")) or url_for("dashboard.index"))
 
 
+def _caller() -> dict[str, str | None]:
+    """Who acts, for the audit log: the signed-in user, source ``page``, the client's address."""
+    return {"actor": current_user.username, "source": "page", "ip": request.remote_addr}
+
+
 @bp.post("/jobs/<name>/<action>")
 @require_page_role("admin")
 def job_action(name: str, action: str):
@@ -81,15 +86,14 @@ def job_action(name: str, action: str):
         abort(404)
     if name not in jobs.job_names():
         abort(404, description=f"There is no job named {name!r}.")
-    actor = current_user.username
     if action == "trigger":
-        run = jobs.trigger_job(name, actor, "page")
+        run = jobs.trigger_job(name, **_caller())
         flash(f"Triggered {name}: run #{run.id} is {run.status}.", "success")
     elif action == "stop":
-        jobs.stop_job(name, actor, "page")
+        jobs.stop_job(name, **_caller())
         flash(f"Stopped {name}: it will not run on its schedule until started.", "success")
     else:
-        jobs.start_job(name, actor, "page")
+        jobs.start_job(name, **_caller())
         flash(f"Started {name}: it runs on its schedule again.", "success")
     return _back()
 
@@ -99,10 +103,10 @@ def job_action(name: str, action: str):
 def all_jobs_action(action: str):
     """Stop or start every job."""
     if action == "stop":
-        jobs.stop_all(current_user.username, "page")
+        jobs.stop_all(**_caller())
         flash("Stopped every job.", "success")
     elif action == "start":
-        jobs.start_all(current_user.username, "page")
+        jobs.start_all(**_caller())
         flash("Started every job.", "success")
     else:
         abort(404)

@@ -29,12 +29,17 @@ def _back():
     return redirect(safe_next_url(request.form.get("next")) or url_for("retry.index"))
 
 
+def _caller() -> dict[str, str | None]:
+    """Who acts, for the audit log: the signed-in user, source ``page``, the client's address."""
+    return {"actor": current_user.username, "source": "page", "ip": request.remote_addr}
+
+
 @bp.post("/<int:delivery_id>/retry")
 @require_page_role("admin")
 def retry(delivery_id: int):
     """Attempt a pending or dead delivery again now."""
     try:
-        retry_queue.retry_delivery(delivery_id, current_user.username, "page")
+        retry_queue.retry_delivery(delivery_id, **_caller())
     except LookupError:
         abort(404, description=f"There is no delivery #{delivery_id}.")
     except ValueError as exc:
@@ -49,7 +54,7 @@ def retry(delivery_id: int):
 def cancel(delivery_id: int):
     """Cancel one pending delivery (kept in the database as cancelled)."""
     try:
-        retry_queue.cancel_delivery(delivery_id, current_user.username, "page")
+        retry_queue.cancel_delivery(delivery_id, **_caller())
     except LookupError:
         abort(404, description=f"There is no delivery #{delivery_id}.")
     except ValueError as exc:
@@ -70,6 +75,6 @@ def confirm_clear():
 @require_page_role("admin")
 def clear():
     """Cancel every pending delivery and remove their scheduled jobs."""
-    cleared = retry_queue.clear_retry_queue(current_user.username, "page")
+    cleared = retry_queue.clear_retry_queue(**_caller())
     flash(f"Cleared the retry queue: {cleared} pending deliver{'y' if cleared == 1 else 'ies'} cancelled.", "success")
     return redirect(url_for("retry.index"))

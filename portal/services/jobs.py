@@ -179,8 +179,11 @@ def recent_runs(name: str, page: int = 1, per_page: int = 25) -> dict[str, Any]:
 # --- control -------------------------------------------------------------------------------
 
 
-def set_enabled(name: str, enabled: bool, actor: str, source: str) -> dict[str, Any]:
-    """Enable (start) or disable (stop) job ``name``; return its new status. Raises UnknownJob."""
+def set_enabled(name: str, enabled: bool, actor: str, source: str, ip: str | None = None) -> dict[str, Any]:
+    """Enable (start) or disable (stop) job ``name``; return its new status. Raises UnknownJob.
+
+    ``ip`` is the caller's address for the audit log (None from the CLI and the scheduler).
+    """
     spec = _spec(name)
     previous = _store_enabled(name, enabled, actor)
     scheduler_updated = _reflect_in_scheduler([spec], enabled)
@@ -190,32 +193,33 @@ def set_enabled(name: str, enabled: bool, actor: str, source: str) -> dict[str, 
         name,
         details={"enabled": enabled, "previous": previous, "schedulerUpdated": scheduler_updated},
         source=source,
+        ip=ip,
     )
     db.session.commit()
     return job_status(name)
 
 
-def start_job(name: str, actor: str, source: str) -> dict[str, Any]:
+def start_job(name: str, actor: str, source: str, ip: str | None = None) -> dict[str, Any]:
     """Enable job ``name`` and register its rq-scheduler entry; return its status."""
-    return set_enabled(name, True, actor, source)
+    return set_enabled(name, True, actor, source, ip)
 
 
-def stop_job(name: str, actor: str, source: str) -> dict[str, Any]:
+def stop_job(name: str, actor: str, source: str, ip: str | None = None) -> dict[str, Any]:
     """Disable job ``name`` and cancel its rq-scheduler entry; return its status."""
-    return set_enabled(name, False, actor, source)
+    return set_enabled(name, False, actor, source, ip)
 
 
-def start_all(actor: str, source: str) -> list[dict[str, Any]]:
+def start_all(actor: str, source: str, ip: str | None = None) -> list[dict[str, Any]]:
     """Enable every job (one audit entry); return every job's status."""
-    return _set_all(True, actor, source)
+    return _set_all(True, actor, source, ip)
 
 
-def stop_all(actor: str, source: str) -> list[dict[str, Any]]:
+def stop_all(actor: str, source: str, ip: str | None = None) -> list[dict[str, Any]]:
     """Disable every job (one audit entry); return every job's status."""
-    return _set_all(False, actor, source)
+    return _set_all(False, actor, source, ip)
 
 
-def _set_all(enabled: bool, actor: str, source: str) -> list[dict[str, Any]]:
+def _set_all(enabled: bool, actor: str, source: str, ip: str | None) -> list[dict[str, Any]]:
     changed = [name for name in job_names() if _store_enabled(name, enabled, actor) != enabled]
     scheduler_updated = _reflect_in_scheduler(list(schedules.PERIODIC_JOBS), enabled)
     audit.record(
@@ -224,6 +228,7 @@ def _set_all(enabled: bool, actor: str, source: str) -> list[dict[str, Any]]:
         "all",
         details={"enabled": enabled, "changed": changed, "schedulerUpdated": scheduler_updated},
         source=source,
+        ip=ip,
     )
     db.session.commit()
     return list_job_status()
@@ -257,11 +262,12 @@ def _reflect_in_scheduler(specs: list[schedules.PeriodicJob], enabled: bool) -> 
         return False
 
 
-def trigger_job(name: str, actor: str, source: str) -> JobRun:
+def trigger_job(name: str, actor: str, source: str, ip: str | None = None) -> JobRun:
     """Queue one run of ``name`` now (trigger ``manual``); return the recorded run.
 
     Runs even when the job is stopped (an operator asked for it). Raises UnknownJob, or
     RedisError when the run could not be queued (the run is then recorded as an error).
+    ``ip`` is the caller's address for the audit log.
     """
     spec = _spec(name)
     run = runs.start_run(name, "manual", requested_by=actor)
@@ -281,11 +287,17 @@ def trigger_job(name: str, actor: str, source: str) -> JobRun:
     except RedisError as exc:
         runs.finish_run(run.id, "error", error=f"could not queue the run: {exc}")
         audit.record(
-            actor, "job.trigger", name, outcome="failure", details={"runId": run.id, "error": str(exc)}, source=source
+            actor,
+            "job.trigger",
+            name,
+            outcome="failure",
+            details={"runId": run.id, "error": str(exc)},
+            source=source,
+            ip=ip,
         )
         db.session.commit()
         raise
     run.rq_job_id = rq_job_id
-    audit.record(actor, "job.trigger", name, details={"runId": run.id, "rqJobId": rq_job_id}, source=source)
+    audit.record(actor, "job.trigger", name, details={"runId": run.id, "rqJobId": rq_job_id}, source=source, ip=ip)
     db.session.commit()
     return run

@@ -54,8 +54,11 @@ def retry_queue_status() -> dict:
     }
 
 
-def clear_retry_queue(actor: str, source: str) -> int:
-    """Cancel every delivery waiting for a retry, remove their scheduled jobs; return how many."""
+def clear_retry_queue(actor: str, source: str, ip: str | None = None) -> int:
+    """Cancel every delivery waiting for a retry, remove their scheduled jobs; return how many.
+
+    ``ip`` is the caller's address for the audit log (None from the CLI).
+    """
     session = db.session
     rows = session.execute(select(Delivery.id, Delivery.job_id).where(_waiting())).all()
     ids = [r.id for r in rows]
@@ -67,7 +70,7 @@ def clear_retry_queue(actor: str, source: str) -> int:
             .values(status="cancelled", next_attempt_at=None, job_id=None, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-    audit.record(actor, "retry_queue.clear", "retry-queue", details={"cancelled": len(ids)}, source=source)
+    audit.record(actor, "retry_queue.clear", "retry-queue", details={"cancelled": len(ids)}, source=source, ip=ip)
     session.commit()
     for r in rows:
         if r.job_id and r.job_id.startswith("delivery-retry-"):
@@ -82,7 +85,7 @@ def _get(delivery_id: int) -> Delivery:
     return delivery
 
 
-def retry_delivery(delivery_id: int, actor: str, source: str) -> dict:
+def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = None) -> dict:
     """Attempt a dead or pending delivery now (an RQ job on the notifications queue); return it.
 
     A dead delivery gets one more attempt; if that fails it is dead again.
@@ -102,6 +105,7 @@ def retry_delivery(delivery_id: int, actor: str, source: str) -> dict:
         f"delivery:{delivery_id}",
         details={"was": previous, "attempts": delivery.attempts},
         source=source,
+        ip=ip,
     )
     db.session.commit()
     for stale in {old_job, job_id}:
@@ -111,7 +115,7 @@ def retry_delivery(delivery_id: int, actor: str, source: str) -> dict:
     return delivery_dict(delivery)
 
 
-def cancel_delivery(delivery_id: int, actor: str, source: str) -> dict:
+def cancel_delivery(delivery_id: int, actor: str, source: str, ip: str | None = None) -> dict:
     """Cancel a pending or dead delivery (kept, status ``cancelled``) and remove its retry job."""
     delivery = _get(delivery_id)
     if delivery.status not in RETRYABLE:
@@ -126,6 +130,7 @@ def cancel_delivery(delivery_id: int, actor: str, source: str) -> dict:
         f"delivery:{delivery_id}",
         details={"was": previous, "attempts": delivery.attempts},
         source=source,
+        ip=ip,
     )
     db.session.commit()
     if old_job and old_job.startswith("delivery-retry-"):
