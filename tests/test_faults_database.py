@@ -77,7 +77,12 @@ def test_database_unreachable_mid_batch_writes_nothing_ends_the_run_in_error_and
     assert "Connection refused" in queues.failure_of(batch_job_id(run.id, 0))
 
     proxy.restore()
-    assert run_retry_processor(0) == {"requeued": 0, "batchesRequeued": 0, "batchesFailed": 1}
+    assert run_retry_processor(0) == {
+        "requeued": 0,
+        "notificationsRequeued": 0,
+        "batchesRequeued": 0,
+        "batchesFailed": 1,
+    }
     failed = _run(run.id)
     assert failed.status == "error" and failed.error.startswith("batch 0: its job failed: ")
     assert "OperationalError" in failed.error and "Connection refused" in failed.error

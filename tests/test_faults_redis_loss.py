@@ -125,9 +125,48 @@ def test_redis_lost_during_a_scan_the_retry_processor_reruns_its_batches(app, ru
     dispatch("notification-threshold-monitor", "manual", run.id)
     Redis.from_url(app.config["REDIS_URL"]).flushall()
 
-    assert run_retry_processor(0) == {"requeued": 0, "batchesRequeued": 3, "batchesFailed": 0}
+    assert run_retry_processor(0) == {
+        "requeued": 0,
+        "notificationsRequeued": 0,
+        "batchesRequeued": 3,
+        "batchesFailed": 0,
+    }
     assert run_retry_processor(0)["batchesRequeued"] == 0  # their jobs are back in Redis
     run_jobs()
     db.session.expire_all()
     assert db.session.get(JobRun, run.id).status == "success"
     assert one_alert_per_crossing() == Counter({1: 30})
+
+
+def test_redis_lost_after_a_scan_the_retry_processor_recreates_its_notifications_once(app, run_jobs):
+    """The batches committed their alerts and queued the fan-out; Redis loses the fan-out jobs.
+    Within the grace period the retry processor leaves the alerts alone (their jobs may still
+    be on the way); after it, it re-enqueues the fan-out, and a second pass finds nothing."""
+    from portal.models import JobRun, Notification
+    from portal.services.notifications import FANOUT_GRACE
+    from tests.test_scan_concurrency import many_students
+    from workers.periodic import dispatch
+
+    app.config["SCAN_BATCH_SIZE"] = 4
+    many_students(10)  # 10 x (mahroom + suppressed warning + tasdiq): 20 notifications due
+    run = JobRun(job_name="notification-threshold-monitor", trigger="manual", status="queued", queued_at=utcnow())
+    db.session.add(run)
+    db.session.commit()
+    dispatch("notification-threshold-monitor", "manual", run.id)
+    run_jobs(["thresholds"])
+    db.session.expire_all()
+    assert db.session.get(JobRun, run.id).summary["notificationsQueued"] == 20
+    assert queues.get_queue("notifications").count == 3  # one fan-out job per batch
+    Redis.from_url(app.config["REDIS_URL"]).flushall()
+
+    assert run_retry_processor(0)["notificationsRequeued"] == 0  # still within the grace period
+    with time_machine.travel(utcnow() + FANOUT_GRACE + timedelta(seconds=1), tick=True):
+        assert run_retry_processor(0)["notificationsRequeued"] == 20
+        run_jobs()
+        assert run_retry_processor(0)["notificationsRequeued"] == 0
+    run_jobs()  # a duplicate fan-out (a lost job that was not lost after all) adds nothing
+    from portal.services.notifications import notify_alerts
+
+    assert notify_alerts([n.alert_id for n in db.session.scalars(select(Notification))])["notifications"] == 0
+    counts = Counter(db.session.scalars(select(Notification.alert_id)))
+    assert len(counts) == 20 and set(counts.values()) == {1}

@@ -93,10 +93,16 @@ def test_worker_killed_inside_a_scan_batch_is_rerun_by_the_retry_processor_with_
     assert db.session.get(ScanBatch, (run.id, 0)).status == "queued"
     assert _run(run.id).status == "running"
 
-    # RQ holds the killed job as "started" until its heartbeat lapses (about 90 s); the retry
-    # processor, five minutes later, sees it abandoned and enqueues the batch again.
-    with time_machine.travel(utcnow() + timedelta(minutes=5), tick=True):
-        assert run_retry_processor(0) == {"requeued": 0, "batchesRequeued": 1, "batchesFailed": 0}
+    # RQ holds the killed job as "started" until its heartbeat lapses (the job timeout, 600 s,
+    # plus 60 s: a non-forking worker cannot beat while its job runs); the retry processor,
+    # twelve minutes later, sees it abandoned and enqueues the batch again.
+    with time_machine.travel(utcnow() + timedelta(minutes=12), tick=True):
+        assert run_retry_processor(0) == {
+            "requeued": 0,
+            "notificationsRequeued": 0,
+            "batchesRequeued": 1,
+            "batchesFailed": 0,
+        }
     pg_procs.worker(WEBHOOK_URL=sink.url)
     wait_for(lambda: _run(run.id).status == "success", 60, "the re-run batch to finish the run")
     wait_for(

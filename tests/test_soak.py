@@ -29,7 +29,7 @@ from tests.faultkit import Process, Processes, WebhookSink, free_port, process_e
 
 pytestmark = pytest.mark.slow
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "300"))
-# Attendance saves per second: a steady stream two forking workers keep up with (each save
+# Attendance saves per second: a steady stream two workers keep up with (each save
 # queues an immediate check; every 15th request also triggers a periodic job).
 SOAK_RATE = float(os.environ.get("SOAK_RATE", "4"))
 STUDENTS, COURSES = 30, ("CS101", "MATH110", "PHY120")

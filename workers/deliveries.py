@@ -1,4 +1,4 @@
-"""RQ jobs that send notifications: one job takes a list of delivery ids."""
+"""RQ jobs that notify: fan-out jobs take alert ids, delivery jobs take delivery ids."""
 
 from __future__ import annotations
 
@@ -11,3 +11,11 @@ def deliver(delivery_ids: list[int]) -> dict:
 
     with job_context():
         return attempt(delivery_ids)
+
+
+def notify(alert_ids: list[int]) -> dict:
+    """Fan-out of a scan batch: create the notifications and deliveries of these alerts."""
+    from portal.services.notifications import notify_alerts
+
+    with job_context():
+        return notify_alerts(alert_ids)

@@ -81,12 +81,18 @@ def run_threshold_monitor(run_id: int) -> dict[str, Any]:
 
 
 def run_retry_processor(run_id: int) -> dict[str, Any]:
-    """Re-enqueue every delivery whose attempt is due but has no job in Redis, and every scan
-    batch whose job was lost or abandoned (a batch whose job failed ends its run as ``error``)."""
+    """Re-enqueue every delivery whose attempt is due but has no job in Redis, the fan-out of
+    every alert left without its notification, and every scan batch whose job was lost or
+    abandoned (a batch whose job failed ends its run as ``error``)."""
+    from portal.services.notifications import requeue_missing_notifications
     from portal.services.retry_queue import requeue_due_deliveries
     from portal.services.scan import recover_stalled_batches
 
-    return {"requeued": requeue_due_deliveries(), **recover_stalled_batches()}
+    return {
+        "requeued": requeue_due_deliveries(),
+        "notificationsRequeued": requeue_missing_notifications(),
+        **recover_stalled_batches(),
+    }
 
 
 def run_cache_refresh(run_id: int) -> dict[str, Any]:

@@ -1,38 +1,40 @@
 """The RQ worker class to run: ``rq worker --worker-class workers.worker.PortalWorker ...``.
 
-Stock ``rq worker`` forks a work horse per job, and each horse would build the Flask app on
-its first job (seconds of imports and set-up, every job). This worker builds the app once in
-the parent, before any fork, so every horse inherits it ready to use.
+Stock ``rq worker`` forks a work horse per job; each horse would build the Flask app, open a
+new database connection and compile every SQL statement again, for a job that often takes a
+few milliseconds of real work (a scan batch with nothing to change, 100 deliveries). Measured
+in ``docs/performance.md``: that overhead was most of an unchanged hourly scan.
+
+``PortalWorker`` runs jobs in its own process (RQ's ``SimpleWorker``), with one app, one
+connection pool and SQLAlchemy's compiled-statement cache kept from job to job. What the fork
+gave, and what stands in for it here:
+
+- isolation of a crashing job: a job that kills the process (SIGKILL, out of memory) takes the
+  worker with it; the supervisor (systemd, compose, honcho) restarts it, RQ marks the job
+  abandoned, and the retry processor re-runs lost scan batches and re-enqueues due deliveries
+  (``docs/reliability.md``);
+- state left behind by a job: every job runs in a fresh app context whose session is removed
+  at its end (``workers.context.job_context``), so no ORM state or transaction outlives a job;
+- job timeouts: enforced by RQ with SIGALRM in this process, as in a horse;
+- warm shutdown: SIGTERM lets the job in hand finish, then the worker exits.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
-from rq import Worker
+from rq import SimpleWorker
 
 from portal.queues import register_queues
 from workers.context import worker_app
 
 log = logging.getLogger(__name__)
-_fork_hook_installed = False
-
-
-def _forget_inherited_connections() -> None:
-    """In a fresh work horse: drop the parent's pooled database connections without closing
-    them (the parent still owns those sockets); the horse opens its own on first use."""
-    from portal.extensions import db
-
-    app = worker_app()
-    with app.app_context():
-        db.engine.dispose(close=False)
 
 
 def _warm_up() -> None:
-    """In the parent, before any fork: configure the ORM mappers and initialise the database
-    dialect once, so every work horse inherits them instead of redoing them on its first job
-    (measured: most of a short scan batch's time). The parent's connection is closed again."""
+    """Build the app, configure the ORM mappers and open one database connection before the
+    first job, so the first job does not pay for them (a warning if the database is down: the
+    jobs connect on their own once it is up)."""
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.orm import configure_mappers
 
@@ -44,20 +46,15 @@ def _warm_up() -> None:
         try:
             with db.engine.connect() as connection:
                 connection.exec_driver_sql("SELECT 1")
-        except SQLAlchemyError as exc:  # the database may come up later; horses connect on their own
+        except SQLAlchemyError as exc:
             log.warning("database not reachable at worker start (%s); continuing", exc)
-        finally:
-            db.engine.dispose()
 
 
-class PortalWorker(Worker):
-    """A forking RQ worker whose work horses inherit an already-created Flask app."""
+class PortalWorker(SimpleWorker):
+    """A non-forking RQ worker that keeps the Flask app, its connection pool and its compiled
+    statements from one job to the next."""
 
     def __init__(self, *args, **kwargs):
-        global _fork_hook_installed
         super().__init__(*args, **kwargs)
         _warm_up()
         register_queues(self.connection)
-        if not _fork_hook_installed:
-            os.register_at_fork(after_in_child=_forget_inherited_connections)
-            _fork_hook_installed = True

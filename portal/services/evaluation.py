@@ -22,7 +22,7 @@ from portal.domain.rates import HourTotals
 from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate
 from portal.models import Alert, Course, Enrollment, Student
 from portal.services.bulk import insert_rows
-from portal.services.notifications import OpenedAlert, QueuedDeliveries, create_notifications
+from portal.services.notifications import OpenedAlert
 
 CHUNK = 500
 
@@ -49,8 +49,11 @@ class EvaluationCounts:
 
 @dataclass
 class EvaluationResult:
+    """What an evaluation changed: its counts and the alerts it opened that need a notification
+    (the caller creates them, in the same transaction or in fan-out jobs after the commit)."""
+
     counts: EvaluationCounts
-    deliveries: QueuedDeliveries
+    to_notify: list[OpenedAlert]
 
 
 def serialize_writers(session: Session) -> None:
@@ -175,10 +178,21 @@ def count_active_students(session: Session, first: int, last: int) -> int:
 def _open_alerts(session: Session, student_ids: Iterable[int]) -> dict[tuple[int, int], dict[str, int]]:
     found: dict[tuple[int, int], dict[str, int]] = {}
     ids = sorted(set(student_ids))
-    for start in range(0, len(ids), CHUNK):
+    if len(ids) > CHUNK:
+        # A scan batch: its students are one id range, read in one statement (the index on
+        # (student_id, course_id) serves it) and kept to the students asked about.
+        wanted = set(ids)
+        query = select(Alert.id, Alert.student_id, Alert.course_id, Alert.kind).where(
+            Alert.status == "open", Alert.student_id.between(ids[0], ids[-1])
+        )
+        for alert_id, sid, cid, kind in session.execute(query):
+            if sid in wanted:
+                found.setdefault((sid, cid), {})[kind] = alert_id
+        return found
+    if ids:
         rows = session.execute(
             select(Alert.id, Alert.student_id, Alert.course_id, Alert.kind).where(
-                Alert.status == "open", Alert.student_id.in_(ids[start : start + CHUNK])
+                Alert.status == "open", Alert.student_id.in_(ids)
             )
         )
         for alert_id, sid, cid, kind in rows:
@@ -222,9 +236,9 @@ def _insert_alerts(session: Session, rows: list[dict]) -> list:
 def apply_evaluations(
     session: Session, rows: Sequence, now: datetime, thresholds: Thresholds | None = None
 ) -> EvaluationResult:
-    """Evaluate totals ``rows``; resolve, open and notify in bulk. Does not commit.
+    """Evaluate totals ``rows``; resolve and open alerts in bulk. Does not commit.
 
-    Returns the counts and the delivery jobs to enqueue once the caller has committed.
+    Returns the counts and the opened, unsuppressed alerts, each of which needs one notification.
     """
     thresholds = thresholds or Thresholds.from_config(current_app.config)
     counts = EvaluationCounts(students_checked=len({r.student_id for r in rows}))
@@ -271,6 +285,5 @@ def apply_evaluations(
             kind, r.name, r.student_number, r.code, r.title, rate, threshold, totals.held, totals.absent, totals.excused
         )
         opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now))
-    deliveries = create_notifications(session, opened, now)
     counts.notifications = len(opened)
-    return EvaluationResult(counts, deliveries)
+    return EvaluationResult(counts, opened)

@@ -2,25 +2,40 @@
 
 Inbox deliveries are written at once (an in-app message cannot fail transiently); email and
 webhook deliveries are left ``pending`` with a job id, for the caller to enqueue after commit.
+
+An immediate check creates the notifications of what it opened in its own transaction. A full
+scan batch commits its alerts and enqueues fan-out jobs (``workers.deliveries.notify``, up to
+``FANOUT_CHUNK`` alerts each) that create them: the scan's critical path writes only alerts.
+The alert row is the truth either way: ``requeue_missing_notifications`` (the retry processor)
+enqueues the fan-out again for any unsuppressed alert that has no notification after
+``FANOUT_GRACE``, and a notification is unique per alert, so running a fan-out twice adds nothing.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import queues
-from portal.clock import iso_utc
+from portal.clock import iso_utc, utcnow
 from portal.domain.messages import AlertFacts, compose
-from portal.models import Delivery, InboxMessage, Notification
+from portal.extensions import db
+from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Student
 from portal.services.bulk import insert_rows
 
 DELIVERY_CHUNK = 100  # deliveries per RQ job: one SMTP connection serves the whole chunk
+FANOUT_CHUNK = 1000  # alerts per fan-out job
+# An alert still without its notification this long after it opened lost its fan-out job
+# (Redis flushed, worker killed); older than FANOUT_WINDOW it is no longer looked for.
+FANOUT_GRACE = timedelta(minutes=10)
+FANOUT_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ class QueuedDeliveries:
     """Delivery jobs to enqueue after commit: (queue name, job id, delivery ids)."""
 
     jobs: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    notifications: int = 0  # notifications created (an alert already notified is not counted)
 
     @property
     def delivery_count(self) -> int:
@@ -111,6 +127,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     ]
     inserted = insert_rows(session, Notification.__table__, rows, ("id", "alert_id"), conflict_index=("alert_id",))
     notification_ids = {alert_id: nid for nid, alert_id in inserted}
+    queued.notifications = len(notification_ids)
 
     delivery_rows: list[dict] = []
     pending: dict[str, list[dict]] = defaultdict(list)
@@ -183,3 +200,101 @@ def enqueue_delivery_jobs(queued: QueuedDeliveries) -> int:
     for queue_name, job_id, ids in queued.jobs:
         by_queue[queue_name].append(("workers.deliveries.deliver", (ids,), {"job_id": job_id}))
     return sum(len(queues.enqueue_many(name, calls)) for name, calls in by_queue.items())
+
+
+def enqueue_fanout(alerts: Sequence[tuple[int, str]], job_id_prefix: str | None = None) -> int:
+    """Enqueue fan-out jobs for ``(alert_id, kind)`` pairs (after the commit that opened them).
+
+    Mahroom alerts go first, so their notifications (and urgent deliveries) are created first.
+    With ``job_id_prefix`` the job ids are deterministic (``PREFIX-0``, ``PREFIX-1``...), so the
+    same batch enqueuing again replaces its jobs instead of adding more. Returns jobs enqueued.
+    """
+    ordered = [a for a, kind in alerts if kind == "mahroom"] + [a for a, kind in alerts if kind != "mahroom"]
+    calls = []
+    for n, start in enumerate(range(0, len(ordered), FANOUT_CHUNK)):
+        options = {"job_id": f"{job_id_prefix}-{n}"} if job_id_prefix else {}
+        calls.append(("workers.deliveries.notify", (ordered[start : start + FANOUT_CHUNK],), options))
+    return len(queues.enqueue_many(queues.NOTIFICATIONS, calls))
+
+
+def opened_alerts(session: Session, alert_ids: Sequence[int]) -> list[OpenedAlert]:
+    """Load what the notifications of the given unsuppressed alerts need to say (one query)."""
+    if not alert_ids:
+        return []
+    rows = session.execute(
+        select(
+            Alert.id,
+            Alert.student_id,
+            Alert.kind,
+            Alert.rate,
+            Alert.threshold,
+            Alert.held_hours,
+            Alert.absent_hours,
+            Alert.excused_hours,
+            Alert.opened_at,
+            Student.name,
+            Student.student_number,
+            Student.email,
+            Student.guardian_email,
+            Course.code,
+            Course.title,
+        )
+        .join(Student, Student.id == Alert.student_id)
+        .join(Course, Course.id == Alert.course_id)
+        .where(Alert.id.in_(sorted(set(alert_ids))), Alert.suppressed.is_(False))
+        .order_by(Alert.id)
+    ).all()
+    return [
+        OpenedAlert(
+            r.id,
+            r.student_id,
+            AlertFacts(
+                r.kind,
+                r.name,
+                r.student_number,
+                r.code,
+                r.title,
+                r.rate,
+                r.threshold,
+                r.held_hours,
+                r.absent_hours,
+                r.excused_hours,
+            ),
+            r.email,
+            r.guardian_email,
+            r.opened_at,
+        )
+        for r in rows
+    ]
+
+
+def notify_alerts(alert_ids: Sequence[int]) -> dict:
+    """Create the notifications, deliveries and inbox messages of the given alerts, commit, and
+    enqueue their delivery jobs. Alerts that are suppressed or already notified get nothing.
+    Returns ``{"notifications": n, "deliveryJobs": m}``."""
+    session = db.session
+    alerts = opened_alerts(session, alert_ids)
+    queued = create_notifications(session, alerts, utcnow())
+    session.commit()
+    return {"notifications": queued.notifications, "deliveryJobs": enqueue_delivery_jobs(queued)}
+
+
+def requeue_missing_notifications(now: datetime | None = None) -> int:
+    """Enqueue the fan-out again for unsuppressed alerts opened between ``FANOUT_WINDOW`` and
+    ``FANOUT_GRACE`` ago that have no notification (their job was lost); return how many alerts."""
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(Alert.id, Alert.kind)
+        .outerjoin(Notification, Notification.alert_id == Alert.id)
+        .where(
+            Alert.suppressed.is_(False),
+            Alert.opened_at >= now - FANOUT_WINDOW,
+            Alert.opened_at <= now - FANOUT_GRACE,
+            Notification.id.is_(None),
+        )
+        .order_by(Alert.id)
+    ).all()
+    db.session.rollback()
+    if rows:
+        enqueue_fanout([(r.id, r.kind) for r in rows])
+    return len(rows)

@@ -2,8 +2,9 @@
 
 A full scan splits the active students into id ranges of ``SCAN_BATCH_SIZE`` and runs one
 RQ job per range on the ``thresholds`` queue (``workers.thresholds.scan_batch``). Each batch
-records its counts in ``scan_batches`` in the same transaction as its alert changes; the
-batch that finds every other batch finished writes the run's summary onto its JobRun row.
+records its counts in ``scan_batches`` in the same transaction as its alert changes, then
+enqueues the fan-out jobs that create the notifications of the alerts it opened; the batch
+that finds every other batch finished writes the run's summary onto its JobRun row.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from portal.services.evaluation import (
     totals_for_pairs,
     totals_for_student_range,
 )
-from portal.services.notifications import enqueue_delivery_jobs
+from portal.services.notifications import OpenedAlert, create_notifications, enqueue_delivery_jobs, enqueue_fanout
 from portal.services.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -80,17 +81,20 @@ def summary_of(counts: EvaluationCounts, elapsed_ms: int, errors: list[str]) -> 
 
 
 def check_pairs(pairs: Sequence[Sequence[int]]) -> dict:
-    """Evaluate the given (student_id, course_id) pairs now, commit, and queue their deliveries."""
+    """Evaluate the given (student_id, course_id) pairs now; commit the alerts with their
+    notifications (no fan-out hop: these are the urgent ones) and queue their deliveries."""
     session = db.session
     serialize_writers(session)
     rows = totals_for_pairs(session, [tuple(p) for p in pairs])
-    result = apply_evaluations(session, rows, utcnow())
+    now = utcnow()
+    result = apply_evaluations(session, rows, now)
+    deliveries = create_notifications(session, result.to_notify, now)
     session.commit()
-    enqueue_delivery_jobs(result.deliveries)
+    enqueue_delivery_jobs(deliveries)
     return summary_of(result.counts, 0, [])
 
 
-def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, object]:
+def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, list[OpenedAlert]]:
     session = db.session
     serialize_writers(session)
     thresholds = Thresholds.from_config(current_app.config)
@@ -103,13 +107,14 @@ def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, object]:
         rows = totals_for_enrollments(session, changed)
     result = apply_evaluations(session, rows, utcnow(), thresholds)
     result.counts.students_checked = count_active_students(session, first, last)
-    return result.counts, result.deliveries
+    return result.counts, result.to_notify
 
 
 def run_threshold_check(dry_run: bool = False) -> dict:
     """Run a full check in this process, batch after batch; return the summary.
 
-    Deliveries still go through RQ. With ``dry_run`` every batch is rolled back: the summary
+    Notifications are created in each batch's transaction; deliveries still go through RQ.
+    With ``dry_run`` every batch is rolled back: the summary
     says what a real check would change, and nothing is written or queued. A failing batch
     is rolled back, logged and listed in ``errors``; the others still run.
     """
@@ -117,7 +122,8 @@ def run_threshold_check(dry_run: bool = False) -> dict:
     total, errors = EvaluationCounts(), []
     for first, last in student_batches():
         try:
-            counts, deliveries = _evaluate_range(first, last)
+            counts, to_notify = _evaluate_range(first, last)
+            deliveries = create_notifications(db.session, to_notify, utcnow())
         except Exception as exc:  # noqa: BLE001 - one bad batch must not hide the others' results
             db.session.rollback()
             log.exception("threshold check of students %s..%s failed", first, last)
@@ -184,7 +190,7 @@ def run_scan_batch(run_id: int, batch_no: int) -> dict:
     first, last = batch.first_student_id, batch.last_student_id
     session.rollback()
     try:
-        counts, deliveries = _evaluate_range(first, last)
+        counts, to_notify = _evaluate_range(first, last)
         marked = session.execute(
             update(ScanBatch)
             .where(ScanBatch.run_id == run_id, ScanBatch.batch_no == batch_no, ScanBatch.status != "done")
@@ -215,7 +221,9 @@ def run_scan_batch(run_id: int, batch_no: int) -> dict:
         session.commit()
         finish_run_if_complete(run_id, traceback_text=traceback.format_exc())
         raise
-    enqueue_delivery_jobs(deliveries)
+    # The alerts are committed; their notifications are made by fan-out jobs (the retry
+    # processor re-enqueues the fan-out of any alert left without one).
+    enqueue_fanout([(a.alert_id, a.facts.kind) for a in to_notify], f"notify-{run_id}-{batch_no}")
     finish_run_if_complete(run_id)
     return {"batch": batch_no, "studentsChecked": counts.students_checked}
 
