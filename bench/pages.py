@@ -46,10 +46,30 @@ SESSION_TARGETS = [
     ("retry queue `/retry-queue/`", "/retry-queue/", "Retry queue", False),
 ]
 PASSWORD = "bench password 1234"
+# Sessions are bound to the client's address and User-Agent (Flask-Login "strong" protection):
+# wrk sends the one the session signed in with, or every request would be a redirect to sign-in.
+USER_AGENT = "bench-pages"
+# wrk's own error count leaves out 3xx: a redirect to sign-in would be timed as a page. Every
+# answer that is not 2xx is counted here, in the thread, and added up when the run is done.
 LUA = """
+local threads = {}
+setup = function(thread)
+  table.insert(threads, thread)
+end
+init = function(args)
+  not_2xx = 0
+end
+response = function(status, headers, body)
+  if status < 200 or status > 299 then
+    not_2xx = not_2xx + 1
+  end
+end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %.3f %.3f %.3f %.3f\\n", summary.requests,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout,
+  local failed = summary.errors.connect + summary.errors.read + summary.errors.timeout
+  for _, thread in ipairs(threads) do
+    failed = failed + thread:get("not_2xx")
+  end
+  io.write(string.format("RESULT %d %d %.3f %.3f %.3f %.3f\\n", summary.requests, failed,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
     summary.duration / 1000000))
 end
@@ -122,6 +142,7 @@ def session_cookie(base: str) -> str:
     """Sign in through the login form like a browser; return the Cookie header value."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
     form = opener.open(f"{base}/login", timeout=30).read().decode()
     csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
     data = urllib.parse.urlencode({"csrf_token": csrf, "username": "bench", "password": PASSWORD}).encode()
@@ -131,7 +152,7 @@ def session_cookie(base: str) -> str:
 
 def verify_page(url: str, cookie: str, marker: str, fragment: bool = False) -> None:
     """Fail unless ``url`` answers 200 with the page (or fragment) itself, not a redirect to sign-in."""
-    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    request = urllib.request.Request(url, headers={"Cookie": cookie, "User-Agent": USER_AGENT})
     with urllib.request.urlopen(request, timeout=30) as response:
         body = response.read().decode()
         if response.geturl() != url or response.status != 200 or marker not in body:
@@ -140,10 +161,11 @@ def verify_page(url: str, cookie: str, marker: str, fragment: bool = False) -> N
             raise SystemExit(f"{url} served a whole page, not the fragment")
 
 
-def wrk(url: str, header: str, seconds: int, connections: int, script: str) -> dict:
-    """Run wrk against ``url``; return requests/s and p50/p95/p99 in ms."""
+def wrk(url: str, headers: list[str], seconds: int, connections: int, script: str) -> dict:
+    """Run wrk against ``url`` with ``headers``; return requests/s, non-2xx answers and p50/p95/p99 in ms."""
+    options = [option for header in headers for option in ("-H", header)]
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-H", header, "-s", script, url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", *options, "-s", script, url],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -189,19 +211,20 @@ def main() -> None:
             cookie = session_cookie(base)
             for _, path, marker, fragment in SESSION_TARGETS:
                 verify_page(base + path, cookie, marker, fragment)
-            targets = [(label, base + path, f"Cookie: {cookie}") for label, path, _, _ in SESSION_TARGETS]
+            browser = [f"Cookie: {cookie}", f"User-Agent: {USER_AGENT}"]
+            targets = [(label, base + path, browser) for label, path, _, _ in SESSION_TARGETS]
             targets.append(
                 (
                     "`GET /api/admin/background-jobs`",
                     f"{base}/api/admin/background-jobs",
-                    f"Authorization: Bearer {token}",
+                    [f"Authorization: Bearer {token}"],
                 )
             )
             rows = []
-            for label, url, header in targets:
+            for label, url, headers in targets:
                 results, loads = [], []
                 for _ in range(args.runs):
-                    results.append(wrk(url, header, args.seconds, args.connections, str(script)))
+                    results.append(wrk(url, headers, args.seconds, args.connections, str(script)))
                     loads.append(load())
                 rows.append(
                     [
