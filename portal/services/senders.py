@@ -81,24 +81,28 @@ class SmtpSender:
         if self._conn is None:
             try:
                 if self.ssl:
-                    conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    self._conn = smtplib.SMTP_SSL(
                         self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
                     )
                 else:
-                    conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                    self._conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
                     if self.starttls:
-                        conn.starttls(context=ssl.create_default_context())
+                        self._conn.starttls(context=ssl.create_default_context())
                 if self.username:
-                    conn.login(self.username, self.password or "")
+                    self._conn.login(self.username, self.password or "")
             except smtplib.SMTPResponseException as exc:
+                # Close a refused connection (a 535 login, a 454 STARTTLS) now, not when this failure
+                # is collected: its traceback holds the connection, and the delivery job keeps the
+                # failure (``smtp_down``) for the rest of its batch.
+                self._drop()
                 raise DeliveryFailure(
                     smtp_failure(exc.smtp_code), f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", connection_lost=True
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
+                self._drop()
                 raise DeliveryFailure(
                     TRANSIENT, f"SMTP server {self.host}:{self.port} unreachable: {exc}", connection_lost=True
                 ) from None
-            self._conn = conn
         return self._conn
 
     def send(self, recipient: str, subject: str, body: str) -> None:
