@@ -10,7 +10,7 @@ from werkzeug.security import generate_password_hash
 from portal.auth import create_token
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
-from portal.models import Course, Student, User
+from portal.models import Course, Enrollment, Student, User
 from portal.services.attendance import write_records
 
 TERM_START = date(2026, 9, 1)
@@ -27,6 +27,14 @@ def student(
 
 def course(code: str = "CS101", title: str = "Programming") -> Course:
     row = Course(code=code, title=title)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def enroll(stu: Student, crs: Course) -> Enrollment:
+    """Enroll ``stu`` in ``crs`` with no attendance yet (an alert is always about an enrollment)."""
+    row = Enrollment(student_id=stu.id, course_id=crs.id)
     db.session.add(row)
     db.session.flush()
     return row

@@ -44,6 +44,7 @@ def pending_delivery(number="S1", kind="warning", channel="email", attempts=1, s
     """One alert with its notification and a delivery in ``status``."""
     student = factories.student(number, email=f"{number.lower()}@uni.example")
     course = factories.course(course_code) if course_code not in _courses() else _courses()[course_code]
+    factories.enroll(student, course)
     alert = Alert(
         student=student,
         course=course,
