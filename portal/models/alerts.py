@@ -124,6 +124,8 @@ class Delivery(db.Model):
         CheckConstraint("channel IN ('inbox', 'email', 'webhook')", name="channel_known"),
         Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_deliveries_status_kind_attempts", "status", "kind", "attempts"),
+        # The retry queue's pages (newest first): a backward walk of one status's deliveries.
+        Index("ix_deliveries_status_id", "status", "id"),
     )
 
 

@@ -203,25 +203,39 @@ def list_deliveries(
     ``status="waiting"`` means the retry queue (pending with at least one attempt made).
     """
     page, per_page = max(1, int(page)), max(1, min(int(per_page), 500))
-    query = (
+    conditions = []
+    if status == "waiting":
+        conditions.append(_waiting())
+    elif status:
+        conditions.append(Delivery.status == status)
+    if kind:
+        conditions.append(Delivery.kind == kind)
+    if attempts is not None:
+        conditions.append(Delivery.attempts == attempts)
+    if channel:
+        conditions.append(Delivery.channel == channel)
+    # Every delivery has a notification, alert, student and course (non-null foreign keys), so
+    # the joins change no count: count and page the deliveries alone (the ix_deliveries_status_*
+    # indexes), then join the page's rows only. Joined before the LIMIT, the database read the
+    # notification, alert, student and course of every matching (and every skipped) delivery.
+    total = db.session.execute(select(func.count()).select_from(Delivery).where(*conditions)).scalar_one()
+    page_ids = (
+        select(Delivery.id)
+        .where(*conditions)
+        .order_by(Delivery.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .subquery()
+    )
+    rows = db.session.execute(
         select(Delivery, Student.student_number, Course.code)
+        .join(page_ids, page_ids.c.id == Delivery.id)
         .join(Notification, Notification.id == Delivery.notification_id)
         .join(Alert, Alert.id == Notification.alert_id)
         .join(Student, Student.id == Alert.student_id)
         .join(Course, Course.id == Alert.course_id)
-    )
-    if status == "waiting":
-        query = query.where(_waiting())
-    elif status:
-        query = query.where(Delivery.status == status)
-    if kind:
-        query = query.where(Delivery.kind == kind)
-    if attempts is not None:
-        query = query.where(Delivery.attempts == attempts)
-    if channel:
-        query = query.where(Delivery.channel == channel)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = db.session.execute(query.order_by(Delivery.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+        .order_by(Delivery.id.desc())
+    ).all()
     return {
         "items": [delivery_dict(d, number, code) for d, number, code in rows],
         "total": total,
