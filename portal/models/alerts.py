@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -39,8 +40,14 @@ class Alert(db.Model):
     __tablename__ = "alerts"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
-    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
+    # (student_id, course_id) is the enrollment the alert is about: one foreign key to the
+    # enrollment (see __table_args__), not one to the student and one to the course. The scan
+    # inserts alerts only for enrollment rows it holds locked, so that key's check finds its
+    # row already locked by the same transaction; a key to courses made every inserted alert
+    # share-lock a course row that the other scan workers' alerts lock too (measured: the
+    # first 100k scan took 10.3 s with those two keys and 6.5 s with this one).
+    student_id: Mapped[int] = mapped_column(Integer)
+    course_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(8), default="open")
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
@@ -53,10 +60,13 @@ class Alert(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_rate: Mapped[Decimal | None] = mapped_column(Rate)
 
-    student = relationship("Student")
-    course = relationship("Course")
+    student = relationship("Student", primaryjoin="foreign(Alert.student_id) == Student.id")
+    course = relationship("Course", primaryjoin="foreign(Alert.course_id) == Course.id")
 
     __table_args__ = (
+        ForeignKeyConstraint(
+            ["student_id", "course_id"], ["enrollments.student_id", "enrollments.course_id"], ondelete="CASCADE"
+        ),
         CheckConstraint("kind IN ('warning', 'mahroom', 'tasdiq')", name="kind_known"),
         CheckConstraint("status IN ('open', 'resolved')", name="status_known"),
         # Exactly one open alert per (student, course, kind): the crossing guard that
