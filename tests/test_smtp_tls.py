@@ -226,10 +226,12 @@ def test_untrusted_server_certificate_is_a_transient_failure_naming_the_certific
     with pytest.raises(DeliveryFailure) as failure:
         _send(url)
 
-    # An ssl.SSLCertVerificationError is an OSError, which the sender treats like an unreachable
-    # server: transient, so fixing the trust store lets the scheduled retries go through.
+    # Transient like an unreachable server, so fixing the trust store lets the scheduled retries
+    # go through; the last error names the certificate, not an unreachable server.
     assert failure.value.kind == TRANSIENT
     assert failure.value.connection_lost is True
+    assert "certificate not trusted (see SSL_CERT_FILE)" in str(failure.value)
+    assert "unreachable" not in str(failure.value)
     assert "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
     assert "unable to get local issuer certificate" in str(failure.value)
     assert server.messages == []

@@ -98,6 +98,15 @@ class SmtpSender:
                 raise DeliveryFailure(
                     smtp_failure(exc.smtp_code), f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}", connection_lost=True
                 ) from None
+            except ssl.SSLCertVerificationError as exc:
+                # Transient like an unreachable server (once the operator fixes the trust, the
+                # scheduled retries go through), but named for what it is.
+                self._drop()
+                raise DeliveryFailure(
+                    TRANSIENT,
+                    f"SMTP server {self.host}:{self.port} certificate not trusted (see SSL_CERT_FILE): {exc}",
+                    connection_lost=True,
+                ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self._drop()
                 raise DeliveryFailure(
