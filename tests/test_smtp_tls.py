@@ -7,6 +7,7 @@ command line; the sender trusts the CA the way an operator would, through ``SSL_
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import subprocess
@@ -21,6 +22,18 @@ from portal.domain.retry import PERMANENT, TRANSIENT
 from portal.services.senders import DeliveryFailure, SmtpSender
 
 TIMEOUT = 5.0  # seconds; bounds every connect, handshake and reply of the sender
+
+
+@pytest.fixture(autouse=True)
+def quiet_server_log():
+    """The refused handshakes are the point of some tests: keep aiosmtpd's tracebacks of them
+    out of the test output."""
+    server_log = logging.getLogger("mail.log")
+    level = server_log.level
+    server_log.setLevel(logging.CRITICAL)
+    yield
+    server_log.setLevel(level)
+
 
 OPENSSL_CONFIG = """\
 [req]
