@@ -14,7 +14,7 @@ from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
 from portal.extensions import db
-from portal.models import AuditLog, Delivery, InboxMessage
+from portal.models import AuditLog, Delivery, InboxMessage, Notification
 from portal.queues import get_queue
 from portal.services.retry_queue import clear_retry_queue, requeue_due_deliveries, retry_delivery, retry_queue_status
 from portal.services.scan import run_threshold_check
@@ -105,6 +105,10 @@ def test_webhook_posts_the_alert_as_json_once(app, run_jobs, httpserver):
     assert document["kind"] == "mahroom" and document["courseCode"] == "CS101" and document["rate"] == "50.00"
     assert document["studentNumber"] == "S1" and "final exam" in document["body"]
     assert deliveries("webhook")[0].status == "sent"
+    # The text is stored once, on the notification, and added to the document when it is sent.
+    notification = db.session.scalars(select(Notification)).one()
+    assert (document["subject"], document["body"]) == (notification.subject, notification.body)
+    assert "body" not in notification.payload and "subject" not in notification.payload
 
 
 def test_failing_webhook_is_retried_at_15_30_60_minutes_then_dead_with_its_error(app, run_jobs, httpserver):

@@ -100,7 +100,9 @@ class _Senders:
                 if self.webhook is not None:
                     self.webhook.close()
                 self.webhook = WebhookSender(row.recipient, self.config["DELIVERY_TIMEOUT_SECONDS"])
-            self.webhook.send(row.payload)
+            # The stored payload leaves out the text; a notification written before it did
+            # carries the same subject and body, so the result is the same document.
+            self.webhook.send({**row.payload, "subject": row.subject, "body": row.body})
         else:
             raise DeliveryFailure("permanent", f"unknown channel {row.channel!r}")
 

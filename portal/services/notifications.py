@@ -62,8 +62,12 @@ class QueuedDeliveries:
         return sum(len(ids) for _, _, ids in self.jobs)
 
 
-def webhook_document(alert: OpenedAlert, subject: str, body: str) -> dict:
-    """Return the JSON document POSTed to the webhook for ``alert``."""
+def webhook_document(alert: OpenedAlert) -> dict:
+    """Return the JSON document POSTed to the webhook for ``alert``, without its subject and body.
+
+    It is stored as the notification's payload; the sender adds ``subject`` and ``body`` from
+    the notification's own columns, so the ~600-character text is stored once, not twice.
+    """
     f = alert.facts
     return {
         "event": "attendance.alert",
@@ -79,8 +83,6 @@ def webhook_document(alert: OpenedAlert, subject: str, body: str) -> dict:
         "absentHours": str(f.absent),
         "excusedHours": str(f.excused),
         "openedAt": iso_utc(alert.opened_at),
-        "subject": subject,
-        "body": body,
     }
 
 
@@ -120,7 +122,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
             "kind": a.facts.kind,
             "subject": texts[a.alert_id][0][:300],
             "body": texts[a.alert_id][1],
-            "payload": webhook_document(a, *texts[a.alert_id]),
+            "payload": webhook_document(a),
             "created_at": now,
         }
         for a in alerts
