@@ -4,35 +4,19 @@ statement, whatever the history, and shows the same values on SQLite and Postgre
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from portal.extensions import db
 from portal.models import JobRun
 from portal.services import jobs, runs
 from tests import factories
+from tests.sqltrace import sql_statements
 
 API = "/api/admin/background-jobs"
 PASSWORD = "correct horse battery"
 START = datetime(2026, 10, 1, 8, 0, 0)
-
-
-@contextmanager
-def sql_statements():
-    """Collect the SQL statements the app sends to the database inside the block."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def add_run(name: str, status: str, minute: int, duration_ms: int | None = None, error: str | None = None) -> JobRun:
@@ -113,7 +97,7 @@ def test_one_request_reads_the_runs_of_every_job_in_one_statement(any_app, path,
     with sql_statements() as statements:
         response = client.get(path, headers=headers)
     assert response.status_code == 200
-    on_runs = [s for s in statements if "FROM job_runs" in s]
+    on_runs = [s for s, _ in statements if "FROM job_runs" in s]
     # One job at a time it was 2 statements per job (10) plus one for the lock holders.
     assert len(on_runs) == 1, on_runs
     assert len(statements) <= 6, statements

@@ -6,33 +6,18 @@ from __future__ import annotations
 
 import itertools
 import json
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, Notification, Student
 from portal.services.retry_queue import list_deliveries
+from tests.sqltrace import sql_statements
 from tests.test_admin_api import pending_delivery
 from tests.test_job_status_reads import bearer, sign_in
 
 RELATED = {"notifications", "alerts", "students", "courses"}
-
-
-@contextmanager
-def sql_statements():
-    """Collect ``(statement, parameters)`` of every SQL statement the app sends inside the block."""
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
 
 
 def mixed_queue() -> None:
