@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
@@ -192,3 +193,25 @@ def test_scan_with_no_active_students_finishes_its_run_at_once(any_app):
     assert start_full_scan(run.id)["batches"] == 0
     db.session.expire_all()
     assert db.session.get(JobRun, run.id).status == "success"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("size", [1, 3, 4, 10, 11])
+def test_student_batches_cover_every_active_student_once_in_ranges_of_the_batch_size(request, backend, size):
+    from portal.models import Student
+    from portal.services.scan import student_batches
+
+    request.getfixturevalue("app" if backend == "sqlite" else "pg_app")
+    students = [factories.student(f"S{n:03d}") for n in range(10)]
+    for n in (0, 4, 5, 9):  # inactive ones inside, at the start and at the end of the id range
+        students[n].active = False
+    db.session.commit()
+    active = [s.id for s in students if s.active]
+    batches = student_batches(size)
+    assert [[i for i in active if first <= i <= last] for first, last in batches] == [
+        active[k : k + size] for k in range(0, len(active), size)
+    ]
+    assert all(first in active and last in active for first, last in batches)
+    Student.query.update({"active": False})
+    db.session.commit()
+    assert student_batches(size) == []

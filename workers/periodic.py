@@ -45,26 +45,26 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
         run = runs.get_run(run_id) if run_id is not None else runs.start_run(job_name, trigger, rq_job_id=rq_job_id)
         if run is None:
             raise LookupError(f"no job run {run_id}")
-        log_context.run_id = run.id
-        if not runs.acquire_execution_lock(job_name, run.id, spec.execution_lock_ttl):
+        run_id = run.id  # the plain id from here on: the row is expired at every commit
+        log_context.run_id = run_id
+        if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl):
             holder = runs.lock_holder(job_name)
-            runs.finish_run(run.id, "skipped", summary={"reason": "already executing", "executingRunId": holder})
-            log.info("%s run %s skipped: run %s is executing", job_name, run.id, holder)
-            return {"runId": run.id, "outcome": "skipped", "summary": None}
-        runs.abandon_stale_runs(job_name, run.id)
-        runs.mark_running(run.id, rq_job_id)
+            runs.finish_run(run_id, "skipped", summary={"reason": "already executing", "executingRunId": holder})
+            log.info("%s run %s skipped: run %s is executing", job_name, run_id, holder)
+            return {"runId": run_id, "outcome": "skipped", "summary": None}
+        runs.begin_execution(job_name, run_id, rq_job_id)
         try:
-            summary = import_attribute(spec.function)(run.id) or {}
+            summary = import_attribute(spec.function)(run_id) or {}
         except Exception as exc:
             db.session.rollback()
-            runs.finish_run(run.id, "error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            runs.finish_run(run_id, "error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
             raise
         if summary.get("async"):
             # The work continues in other RQ jobs (scan batches) that finish the run and release the lock.
-            runs.update_summary(run.id, summary)
-            return {"runId": run.id, "outcome": "running", "summary": summary}
-        runs.finish_run(run.id, "success", summary=summary)
-        return {"runId": run.id, "outcome": "success", "summary": summary}
+            runs.update_summary(run_id, summary)
+            return {"runId": run_id, "outcome": "running", "summary": summary}
+        runs.finish_run(run_id, "success", summary=summary)
+        return {"runId": run_id, "outcome": "success", "summary": summary}
 
 
 # --- the work of each periodic job (called by dispatch with the run id) ---------------------

@@ -14,9 +14,12 @@ def check_pairs(pairs: list[list[int]]) -> dict:
         return check(pairs)
 
 
-def scan_batch(run_id: int, batch_no: int) -> dict:
-    """One batch of the hourly scan; the last batch to finish records the run's summary."""
+def scan_batch(
+    run_id: int, batch_no: int, first_student_id: int | None = None, last_student_id: int | None = None
+) -> dict:
+    """One batch of the hourly scan (its student id range, when given, as the dispatcher
+    recorded it); the last batch to finish records the run's summary."""
     from portal.services.scan import run_scan_batch
 
     with job_context(), job_log_context("notification-threshold-monitor", run_id):
-        return run_scan_batch(run_id, batch_no)
+        return run_scan_batch(run_id, batch_no, first_student_id, last_student_id)

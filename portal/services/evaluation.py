@@ -8,6 +8,7 @@ alert, and only the transaction whose insert won creates its notification.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,50 +115,82 @@ def totals_for_enrollments(session: Session, enrollment_ids: Sequence[int], *, l
     return session.execute(_totals_query(lock).where(match)).all()
 
 
-# Enrollments of a student id range whose holding kinds (same exact rules as
-# portal.domain.rules.evaluate, in PostgreSQL's exact numeric arithmetic) differ from the
-# kinds of their open alerts: the only pairs a scan can change.
-_CHANGED_SQL = text(
+# Enrollments of a student id range whose holding kinds differ from the kinds of their open
+# alerts: the only pairs a scan can change. The rules of portal.domain.rules.evaluate, on the
+# totals in whole hundredths of an hour with the thresholds scaled to integers: exact, and
+# several times cheaper than PostgreSQL numeric arithmetic. The range's active students are
+# counted in the same statement (one round trip for a batch with nothing to change).
+_CANDIDATES_SQL = text(
     """
-    WITH o AS (
-        SELECT student_id, course_id, bool_or(kind = 'warning') AS w,
-               bool_or(kind = 'mahroom') AS m, bool_or(kind = 'tasdiq') AS t
-        FROM alerts WHERE status = 'open' AND student_id BETWEEN :first AND :last
-        GROUP BY student_id, course_id
-    )
-    SELECT e.id FROM enrollments e
-    JOIN students s ON s.id = e.student_id
-    LEFT JOIN o ON o.student_id = e.student_id AND o.course_id = e.course_id
-    WHERE e.student_id BETWEEN :first AND :last AND s.active AND e.active
-      AND e.held_hours > 0 AND e.held_hours >= :min_held
-      AND ((100 * (e.held_hours - e.absent_hours) < :warning * e.held_hours) IS DISTINCT FROM coalesce(o.w, false)
-        OR (100 * (e.held_hours - e.absent_hours) <= :mahroom * e.held_hours) IS DISTINCT FROM coalesce(o.m, false)
-        OR (e.excused_hours > 0
-            AND 100 * (e.held_hours - e.absent_hours - e.excused_hours) < :tasdiq * e.held_hours)
-           IS DISTINCT FROM coalesce(o.t, false))
-    ORDER BY e.id
+    SELECT
+      (SELECT count(*) FROM students WHERE active AND id BETWEEN :first AND :last) AS students,
+      ARRAY(
+        WITH o AS (
+            SELECT student_id, course_id, bool_or(kind = 'warning') AS w,
+                   bool_or(kind = 'mahroom') AS m, bool_or(kind = 'tasdiq') AS t
+            FROM alerts WHERE status = 'open' AND student_id BETWEEN :first AND :last
+            GROUP BY student_id, course_id
+        )
+        SELECT e.id FROM enrollments e
+        LEFT JOIN o ON o.student_id = e.student_id AND o.course_id = e.course_id
+        WHERE e.student_id BETWEEN :first AND :last AND e.active
+          AND NOT EXISTS (SELECT 1 FROM students s WHERE s.id = e.student_id AND NOT s.active)
+          AND e.held_hundredths > 0 AND e.held_hundredths >= :min_held
+          AND ((:scale * (e.held_hundredths - e.absent_hundredths) < :warning * e.held_hundredths)
+                IS DISTINCT FROM coalesce(o.w, false)
+            OR (:scale * (e.held_hundredths - e.absent_hundredths) <= :mahroom * e.held_hundredths)
+                IS DISTINCT FROM coalesce(o.m, false)
+            OR (e.excused_hundredths > 0 AND :scale * (e.held_hundredths - e.absent_hundredths
+                - e.excused_hundredths) < :tasdiq * e.held_hundredths)
+                IS DISTINCT FROM coalesce(o.t, false))
+        ORDER BY e.id
+      ) AS changed
     """
 )
+# Up to 6 decimal places in a threshold keep every product within int8 (hours < 10^8).
+_MAX_THRESHOLD_PLACES = 6
 
 
-def changed_enrollments_in_range(session: Session, first: int, last: int, thresholds: Thresholds) -> list[int] | None:
-    """Return the ids of the enrollments of students [first, last] that an evaluation would change.
+def integer_rules(thresholds: Thresholds) -> dict[str, int] | None:
+    """Return the pre-filter's parameters: the thresholds as integers over hundredths of an hour.
+
+    ``100 * (held - absent) < warning * held`` holds exactly when
+    ``scale * (H - A) < W * H``, with H and A the hours in hundredths, ``W = warning * 10^p``
+    and ``scale = 100 * 10^p`` for a threshold of p decimal places (and the same for mahroom
+    and tasdiq); ``held >= min_held`` when ``H >= ceil(100 * min_held)``. None when a
+    threshold has more places than int8 arithmetic can take (the caller evaluates every pair).
+    """
+    kinds = {"warning": thresholds.warning, "mahroom": thresholds.mahroom, "tasdiq": thresholds.tasdiq}
+    places = max(max(0, -int(value.as_tuple().exponent)) for value in kinds.values())
+    if places > _MAX_THRESHOLD_PLACES:
+        return None
+    factor = 10**places
+    rules = {name: int(value * factor) for name, value in kinds.items()}
+    return {**rules, "scale": 100 * factor, "min_held": math.ceil(thresholds.min_held_hours * 100)}
+
+
+@dataclass(frozen=True)
+class RangeCandidates:
+    """What a scan batch must look at in its student id range."""
+
+    enrollment_ids: list[int] | None  # the pairs an evaluation would change; None: evaluate them all
+    active_students: int
+
+
+def range_candidates(session: Session, first: int, last: int, thresholds: Thresholds) -> RangeCandidates:
+    """Return the enrollments of students [first, last] that an evaluation would change, and
+    how many active students the range holds.
 
     Read without locks: the caller locks and re-evaluates these rows with the domain rules
-    (a pair written meanwhile gets its own immediate check). Returns None where the database
-    has no exact decimal arithmetic (SQLite): the caller then evaluates every enrollment.
+    (a pair written meanwhile gets its own immediate check). ``enrollment_ids`` is None on
+    SQLite, and for thresholds of more than 6 decimal places: the caller evaluates every
+    enrollment of the range.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    params = {
-        "first": first,
-        "last": last,
-        "min_held": thresholds.min_held_hours,
-        "warning": thresholds.warning,
-        "mahroom": thresholds.mahroom,
-        "tasdiq": thresholds.tasdiq,
-    }
-    return list(session.execute(_CHANGED_SQL, params).scalars())
+    rules = integer_rules(thresholds)
+    if session.get_bind().dialect.name != "postgresql" or rules is None:
+        return RangeCandidates(None, count_active_students(session, first, last))
+    students, changed = session.execute(_CANDIDATES_SQL, {"first": first, "last": last, **rules}).one()
+    return RangeCandidates(list(changed), students)
 
 
 def totals_for_pairs(session: Session, pairs: Sequence[tuple[int, int]], *, lock: bool = True) -> list:

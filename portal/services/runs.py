@@ -17,9 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
 
 from portal.clock import iso_utc, utcnow
 from portal.extensions import db
@@ -76,12 +77,30 @@ def mark_running(run_id: int, rq_job_id: str | None = None) -> JobRun:
     return run
 
 
-def update_summary(run_id: int, summary: dict[str, Any]) -> JobRun:
-    """Store ``summary`` on a run still under way (an asynchronous run's progress) and commit."""
-    run = _get(run_id)
-    run.summary = summary
+def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) -> int:
+    """Mark run ``run_id`` running (started now), and every earlier run of ``job_name`` still
+    ``running`` abandoned, in one transaction; return how many were abandoned.
+
+    Called once the run holds the execution lock (see ``abandon_stale_runs``).
+    """
+    now = utcnow()
+    abandoned = _abandon_stale(job_name, run_id, now)
+    db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id)
+        .values(status="running", started_at=now, rq_job_id=func.coalesce(JobRun.rq_job_id, rq_job_id))
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
-    return run
+    return abandoned
+
+
+def update_summary(run_id: int, summary: dict[str, Any]) -> None:
+    """Store ``summary`` on a run still under way (an asynchronous run's progress) and commit."""
+    db.session.execute(
+        update(JobRun).where(JobRun.id == run_id).values(summary=summary).execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def finish_run(
@@ -114,22 +133,27 @@ def finish_run(
 
 
 def abandon_stale_runs(job_name: str, keep_run_id: int) -> int:
-    """Mark earlier ``running`` runs of ``job_name`` as errors; return how many.
+    """Mark earlier ``running`` runs of ``job_name`` as errors and commit; return how many.
 
     Called once a new run holds the execution lock: a run still ``running`` then lost its lock
     (its worker died or it outlived the lock TTL) and will never record its own outcome.
     """
+    abandoned = _abandon_stale(job_name, keep_run_id, utcnow())
+    db.session.commit()
+    return abandoned
+
+
+def _abandon_stale(job_name: str, keep_run_id: int, now: datetime) -> int:
     result = db.session.execute(
         update(JobRun)
         .where(JobRun.job_name == job_name, JobRun.status == "running", JobRun.id != keep_run_id)
         .values(
             status="error",
-            finished_at=utcnow(),
+            finished_at=now,
             error="abandoned: the run lost its execution lock (worker lost or timed out)",
         )
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     return result.rowcount or 0
 
 
