@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portal.extensions import db
 from portal.models import Alert, Delivery, InboxMessage, JobRun, Notification
@@ -163,6 +163,43 @@ def test_hourly_scan_runs_one_job_per_batch_and_the_last_records_the_summary(any
     assert run.summary["alertsOpened"] == {"warning": 3, "mahroom": 2, "tasdiq": 1}
     assert run.summary["notificationsQueued"] == 4 and run.summary["errors"] == []
     assert Counter(k for _, k, s, _ in alerts("open")) == {"warning": 3, "mahroom": 2, "tasdiq": 1}
+
+
+def test_a_scan_finished_before_the_dispatcher_records_its_progress_keeps_its_summary(any_app, run_jobs):
+    from portal.services import runs
+
+    any_app.config["SCAN_BATCH_SIZE"] = 2
+    university()
+    run = JobRun(job_name="notification-threshold-monitor", trigger="manual", status="running")
+    db.session.add(run)
+    db.session.commit()
+    progress = start_full_scan(run.id)
+    run_jobs(["thresholds"])  # every batch finishes before the dispatcher gets to its next line
+    runs.update_summary(run.id, progress)
+    db.session.expire_all()
+    finished = db.session.get(JobRun, run.id)
+    assert finished.status == "success" and finished.summary["totalStudentsChecked"] == 5
+
+
+def test_a_batch_job_that_finds_its_batch_done_by_a_twin_changes_and_counts_nothing(any_app, run_jobs):
+    from workers.thresholds import scan_batch
+
+    any_app.config["SCAN_BATCH_SIZE"] = 2
+    university()
+    run = JobRun(job_name="notification-threshold-monitor", trigger="manual", status="running")
+    db.session.add(run)
+    db.session.commit()
+    start_full_scan(run.id)
+    run_jobs(["thresholds"])
+    first, last = db.session.execute(
+        select(ScanBatch.first_student_id, ScanBatch.last_student_id).where(
+            ScanBatch.run_id == run.id, ScanBatch.batch_no == 0
+        )
+    ).one()
+    db.session.execute(update(Alert).values(status="resolved"))  # a twin would open these again
+    db.session.commit()
+    assert scan_batch(run.id, 0, first, last)["skipped"] == "already done"
+    assert alerts("open") == []  # its evaluation was rolled back with the refused bookkeeping
 
 
 def test_batch_job_run_again_after_its_commit_is_not_counted_twice(any_app, run_jobs):

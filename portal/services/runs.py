@@ -96,9 +96,16 @@ def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) ->
 
 
 def update_summary(run_id: int, summary: dict[str, Any]) -> None:
-    """Store ``summary`` on a run still under way (an asynchronous run's progress) and commit."""
+    """Store ``summary`` on a run still under way (an asynchronous run's progress) and commit.
+
+    A run that finished meanwhile (its last scan batch can beat the dispatcher here) keeps
+    the summary it finished with.
+    """
     db.session.execute(
-        update(JobRun).where(JobRun.id == run_id).values(summary=summary).execution_options(synchronize_session=False)
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status == "running")
+        .values(summary=summary)
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
 
