@@ -124,7 +124,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "TASDIQ_THRESHOLD": _decimal(env, "TASDIQ_THRESHOLD", "85"),
         "ATTENDANCE_MIN_HELD_HOURS": _decimal(env, "ATTENDANCE_MIN_HELD_HOURS", "0"),
         "RETRY_DELAYS_MINUTES": _minutes_list(env, "RETRY_DELAYS_MINUTES", "15,30,60"),
-        "SCAN_BATCH_SIZE": _int(env, "SCAN_BATCH_SIZE", 2000, minimum=1),
+        "SCAN_BATCH_SIZE": _int(env, "SCAN_BATCH_SIZE", 5000, minimum=1),
         "AUDIT_RETENTION_DAYS": _int(env, "AUDIT_RETENTION_DAYS", 90, minimum=1),
         "AUDIT_ARCHIVE_CHUNK": _int(env, "AUDIT_ARCHIVE_CHUNK", 1000, minimum=1),
         "DELIVERY_TIMEOUT_SECONDS": _int(env, "DELIVERY_TIMEOUT_SECONDS", 10, minimum=1),

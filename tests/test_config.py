@@ -16,7 +16,7 @@ def test_defaults_match_the_design():
     assert config["REDIS_URL"] == "redis://localhost:6379/0"
     assert config["SQLALCHEMY_DATABASE_URI"] == "sqlite:////tmp/instance/attendance.db"
     assert config["RETRY_DELAYS_MINUTES"] == (15, 30, 60)
-    assert (config["SCAN_BATCH_SIZE"], config["AUDIT_RETENTION_DAYS"]) == (2000, 90)
+    assert (config["SCAN_BATCH_SIZE"], config["AUDIT_RETENTION_DAYS"]) == (5000, 90)
     assert [str(config[k]) for k in ("WARNING_THRESHOLD", "MAHROOM_THRESHOLD", "TASDIQ_THRESHOLD")] == [
         "80",
         "75",
