@@ -252,3 +252,28 @@ def test_student_batches_cover_every_active_student_once_in_ranges_of_the_batch_
     Student.query.update({"active": False})
     db.session.commit()
     assert student_batches(size) == []
+
+
+def test_a_batch_with_nothing_to_change_sends_three_statements_and_writes_only_its_bookkeeping(pg_app, run_jobs):
+    from tests.sqltrace import sql_statements
+    from workers.thresholds import scan_batch
+
+    pg_app.config["SCAN_BATCH_SIZE"] = 2
+    university()
+    run_threshold_check()  # every crossing is open: the next scan has nothing to change
+    run = JobRun(job_name="notification-threshold-monitor", trigger="manual", status="running")
+    db.session.add(run)
+    db.session.commit()
+    start_full_scan(run.id)
+    first, last = db.session.execute(
+        select(ScanBatch.first_student_id, ScanBatch.last_student_id).where(
+            ScanBatch.run_id == run.id, ScanBatch.batch_no == 0
+        )
+    ).one()
+    db.session.remove()
+    with sql_statements() as statements:
+        assert scan_batch(run.id, 0, first, last) == {"batch": 0, "studentsChecked": 2}
+    # The pre-filter (with the student count), the batch's bookkeeping, "any batch still queued?"
+    assert [statement.split()[0] for statement, _ in statements] == ["SELECT", "UPDATE", "SELECT"]
+    assert "FROM enrollments" in statements[0][0] and "scan_batches" in statements[1][0] + statements[2][0]
+    assert db.session.get(ScanBatch, (run.id, 0)).status == "done"
