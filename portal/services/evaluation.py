@@ -108,7 +108,7 @@ def totals_for_enrollments(session: Session, enrollment_ids: Sequence[int], *, l
         return []
     ids = sorted(set(enrollment_ids))
     if session.get_bind().dialect.name == "postgresql":
-        # One array parameter, not one bind parameter per id (a first scan's batch passes ~30,000).
+        # One array parameter, not one bind parameter per id (a first scan's batch passes thousands).
         match = Enrollment.id == any_(cast(ids, ARRAY(Integer)))
     else:
         match = Enrollment.id.in_(ids)
