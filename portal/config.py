@@ -27,8 +27,12 @@ def _decimal(env: Mapping[str, str], name: str, default: str) -> Decimal:
         value = Decimal(raw)
     except InvalidOperation:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not (Decimal(0) <= value <= Decimal(100)) and name.endswith("_THRESHOLD"):
+    if not value.is_finite():
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    if name.endswith("_THRESHOLD") and not (Decimal(0) <= value <= Decimal(100)):
         raise ConfigError(f"{name} must be between 0 and 100, got {raw!r}")
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
     return value
 
 

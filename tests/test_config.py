@@ -38,6 +38,11 @@ def test_secret_key_is_required_outside_development():
         ("RETRY_DELAYS_MINUTES", "15,x"),
         ("WARNING_THRESHOLD", "120"),
         ("MAHROOM_THRESHOLD", "abc"),
+        ("WARNING_THRESHOLD", "NaN"),
+        ("TASDIQ_THRESHOLD", "sNaN"),
+        ("ATTENDANCE_MIN_HELD_HOURS", "NaN"),
+        ("ATTENDANCE_MIN_HELD_HOURS", "Infinity"),
+        ("ATTENDANCE_MIN_HELD_HOURS", "-2"),
     ],
 )
 def test_malformed_values_are_refused_naming_the_variable(name, value):
