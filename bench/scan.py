@@ -171,6 +171,11 @@ def immediate_check(app, run_no: int, pairs_wanted: int = 100, per_pair: int = 1
             ),
             {"skip": run_no * pairs_wanted * 7, "n": pairs_wanted},
         ).all()
+        # Each run turns 100 more enrollments absent, so a data set reused many times runs out.
+        assert len(pairs) == pairs_wanted, (
+            f"only {len(pairs)} enrollments without absences left for run {run_no + 1}: "
+            "regenerate the data set (bench/generate.py)"
+        )
         records = []
         for sid, cid, number, code in pairs:
             dates = db.session.execute(
