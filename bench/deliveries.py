@@ -56,8 +56,8 @@ def sink(kind: str, port: int):
 def prepare(app, channel: str, count: int, url: str) -> list[tuple[str, str, list[int]]]:
     """Write ``count`` pending deliveries on ``channel`` (one per alert/notification); return their jobs."""
     from portal.extensions import db
+    from portal.notifications.fanout import DELIVERY_CHUNK
     from portal.queues import NOTIFICATIONS
-    from portal.services.notifications import DELIVERY_CHUNK
 
     with app.app_context():
         db.session.execute(db.text(RESET))
@@ -98,7 +98,7 @@ def prepare(app, channel: str, count: int, url: str) -> list[tuple[str, str, lis
 def run_once(app, redis_url: str, jobs, count: int) -> tuple[float, float]:
     """Enqueue the delivery jobs and wait until all are sent; return (seconds, Redis commands per delivery)."""
     from portal.extensions import db
-    from portal.services.notifications import QueuedDeliveries, enqueue_delivery_jobs
+    from portal.notifications.fanout import QueuedDeliveries, enqueue_delivery_jobs
 
     before = redis_commands(redis_url)
     started = time.monotonic()

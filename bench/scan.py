@@ -69,7 +69,7 @@ def timed_scan(app, timeout: float = 600) -> tuple[float, dict]:
     """
     import psycopg
 
-    from portal.services.jobs import trigger_job
+    from portal.periodic.jobs import trigger_job
 
     url = app.config["SQLALCHEMY_DATABASE_URI"].replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as conn:
@@ -157,9 +157,9 @@ def reference_scan(app) -> dict:
 def immediate_check(app, run_no: int, pairs_wanted: int = 100, per_pair: int = 10) -> tuple[float, int]:
     """Save 1,000 records (10 sessions turned absent for 100 clean pairs) through the service the
     API uses; return (seconds until every pair's mahroom alert exists, records saved)."""
+    from portal.attendance.saving import save_attendance
     from portal.domain.records import AttendanceInput
     from portal.extensions import db
-    from portal.services.attendance import save_attendance
 
     with app.app_context():
         pairs = db.session.execute(

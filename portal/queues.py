@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,6 +30,65 @@ QUEUE_NAMES = (URGENT, THRESHOLDS, NOTIFICATIONS, MAINTENANCE)
 # Job results are kept for a day (for the portal and `rq info`), never forever.
 RESULT_TTL_SECONDS = 24 * 3600
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
+
+# The job functions the workers run, by dotted path (services enqueue by name, never by import:
+# importing ``workers`` from a service would close an import loop through the app factory).
+# tests/test_queues_names.py imports every one of them.
+PERIODIC_DISPATCHER = "workers.periodic.dispatch"
+RUN_THRESHOLD_MONITOR = "workers.periodic.run_threshold_monitor"
+RUN_RETRY_PROCESSOR = "workers.periodic.run_retry_processor"
+RUN_CACHE_REFRESH = "workers.periodic.run_cache_refresh"
+RUN_COURSE_STATS_REFRESH = "workers.periodic.run_course_stats_refresh"
+RUN_AUDIT_ARCHIVAL = "workers.periodic.run_audit_archival"
+SCAN_BATCH = "workers.thresholds.scan_batch"
+CHECK_PAIRS = "workers.thresholds.check_pairs"
+NOTIFY_ALERTS = "workers.deliveries.notify"
+DELIVER = "workers.deliveries.deliver"
+JOB_FUNCTIONS = (
+    PERIODIC_DISPATCHER,
+    RUN_THRESHOLD_MONITOR,
+    RUN_RETRY_PROCESSOR,
+    RUN_CACHE_REFRESH,
+    RUN_COURSE_STATS_REFRESH,
+    RUN_AUDIT_ARCHIVAL,
+    SCAN_BATCH,
+    CHECK_PAIRS,
+    NOTIFY_ALERTS,
+    DELIVER,
+)
+
+# RQ job ids: each format is built here and matched here, nowhere else.
+DELIVERY_RETRY_PREFIX = "delivery-retry-"
+
+
+def manual_run_job_id(job_name: str, run_id: int) -> str:
+    """The RQ job id of a manually triggered run of a periodic job."""
+    return f"{job_name}-run-{run_id}"
+
+
+def scan_batch_job_id(run_id: int, batch_no: int) -> str:
+    """The RQ job id of batch ``batch_no`` of scan run ``run_id`` (one job per batch, ever)."""
+    return f"scan-{run_id}-{batch_no}"
+
+
+def scan_fanout_job_id(run_id: int, batch_no: int) -> str:
+    """The RQ job id of the fan-out job that notifies what batch ``batch_no`` of run ``run_id`` opened."""
+    return f"notify-{run_id}-{batch_no}"
+
+
+def delivery_retry_job_id(delivery_id: int, attempt: int) -> str:
+    """The RQ job id of the scheduled retry ``attempt`` of delivery ``delivery_id``."""
+    return f"{DELIVERY_RETRY_PREFIX}{delivery_id}-{attempt}"
+
+
+def is_delivery_retry_job(job_id: str | None) -> bool:
+    """True when ``job_id`` names a scheduled delivery retry (see ``delivery_retry_job_id``)."""
+    return bool(job_id) and job_id.startswith(DELIVERY_RETRY_PREFIX)
+
+
+def delivery_batch_job_id(kind: str = "deliveries") -> str:
+    """A fresh RQ job id for one batch of delivery attempts (``kind`` says who queued it)."""
+    return f"{kind}-{uuid.uuid4().hex}"
 
 
 class RedisUnavailable(RuntimeError):

@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from werkzeug.security import generate_password_hash
 
+from portal.attendance.saving import write_records
 from portal.auth import create_token
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
 from portal.models import Course, Enrollment, Student, User
-from portal.services.attendance import write_records
 
 TERM_START = date(2026, 9, 1)
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from portal.attendance.saving import totals_mismatches, write_records
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
 from portal.models import Enrollment
-from portal.services.attendance import totals_mismatches, write_records
 from tests import factories
 
 

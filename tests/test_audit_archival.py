@@ -14,14 +14,14 @@ from sqlalchemy import select
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import AuditLog, AuditLogArchive
-from portal.services.archival import archive_audit_log
+from portal.operations.archival import archive_audit_log
 from tests.conftest import ROOT
 
 # Runs the archival in its own process and blocks at the given point until it is killed.
 ARCHIVER = """
 import sys
 from portal import create_app
-from portal.services.archival import archive_audit_log
+from portal.operations.archival import archive_audit_log
 
 database_url, redis_url, stop_at = sys.argv[1:4]
 app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url, "TESTING": True})

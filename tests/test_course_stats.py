@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import text
 
+from portal.alerts.course_stats import course_stats, refresh_course_stats
 from portal.extensions import db
-from portal.services.course_stats import course_stats, refresh_course_stats
 from tests import factories
 
 

@@ -13,11 +13,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
+from portal.alerts.scan import run_threshold_check
 from portal.extensions import db
 from portal.models import AuditLog, Delivery, InboxMessage, Notification
+from portal.notifications.retry_queue import (
+    clear_retry_queue,
+    requeue_due_deliveries,
+    retry_delivery,
+    retry_queue_status,
+)
 from portal.queues import get_queue
-from portal.services.retry_queue import clear_retry_queue, requeue_due_deliveries, retry_delivery, retry_queue_status
-from portal.services.scan import run_threshold_check
 from tests import factories
 
 T0 = datetime(2026, 10, 5, 8, 0, 0)

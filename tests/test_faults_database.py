@@ -11,12 +11,12 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from portal import queues
+from portal.alerts.scan import batch_job_id
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import JobRun, Notification
 from portal.models.alerts import ScanBatch
-from portal.services import health, jobs
-from portal.services.scan import batch_job_id
+from portal.periodic import health, jobs
 from tests.faultkit import Processes, TcpProxy, wait_for
 from tests.test_scan_concurrency import many_students, one_alert_per_crossing
 from workers.periodic import dispatch, run_retry_processor

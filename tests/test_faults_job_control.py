@@ -11,16 +11,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, select, text
 
-import schedules
 from portal import queues
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import AuditLog, JobRun
-from portal.services import jobs
+from portal.periodic import jobs, registry, sync
 from tests.faultkit import Processes, wait_for
 
 pytestmark = pytest.mark.slow
-ALL = {job.name for job in schedules.PERIODIC_JOBS}
+ALL = {job.name for job in registry.PERIODIC_JOBS}
 ENTRY = "audit-log-archival"  # daily at 02:00: its own cron never fires during the test
 
 
@@ -43,7 +42,7 @@ def _wait_for_a_heartbeat_after(redis, moment: float) -> None:
 
 def test_two_running_schedulers_enqueue_a_due_job_once_per_tick(pg_app, procs):
     scheduler = queues.get_scheduler()
-    schedules.sync_schedule(scheduler, ALL)
+    sync.sync_schedule(scheduler, ALL)
     db.session.remove()
     procs.scheduler("--interval", "1")
     procs.scheduler("--interval", "1")

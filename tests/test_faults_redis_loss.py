@@ -12,12 +12,12 @@ import time_machine
 from redis import Redis
 from sqlalchemy import select
 
-import schedules
 from portal import queues
+from portal.alerts.scan import run_threshold_check
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Delivery
-from portal.services.scan import run_threshold_check
+from portal.periodic import registry
 from tests import factories
 from tests.faultkit import Processes, RedisServer, WebhookSink, wait_for
 from workers.periodic import run_retry_processor
@@ -89,7 +89,7 @@ def test_redis_lost_while_deliveries_wait_loses_none_and_sends_none_twice(
     scheduler = procs.scheduler("--interval", "1")
     rq_scheduler = queues.get_scheduler()
     wait_for(
-        lambda: rq_scheduler.connection.zcard(rq_scheduler.scheduled_jobs_key) == len(schedules.PERIODIC_JOBS)
+        lambda: rq_scheduler.connection.zcard(rq_scheduler.scheduled_jobs_key) == len(registry.PERIODIC_JOBS)
         and queues.get_queue("notifications").count
         and queues.scheduler_alive(),
         60,
@@ -97,7 +97,7 @@ def test_redis_lost_while_deliveries_wait_loses_none_and_sends_none_twice(
     )
     scheduler.terminate()
     assert scheduler.wait(30) == 0, scheduler.log()
-    assert {job.id for job, _ in rq_scheduler.get_jobs(with_times=True)} == {j.name for j in schedules.PERIODIC_JOBS}
+    assert {job.id for job, _ in rq_scheduler.get_jobs(with_times=True)} == {j.name for j in registry.PERIODIC_JOBS}
 
     run_jobs()  # the start-up retry pass re-enqueues S2's first attempt, due now
     assert _webhooks() == [("pending", 1), ("sent", 1)]
@@ -143,7 +143,7 @@ def test_redis_lost_after_a_scan_the_retry_processor_recreates_its_notifications
     Within the grace period the retry processor leaves the alerts alone (their jobs may still
     be on the way); after it, it re-enqueues the fan-out, and a second pass finds nothing."""
     from portal.models import JobRun, Notification
-    from portal.services.notifications import FANOUT_GRACE
+    from portal.notifications.fanout import FANOUT_GRACE
     from tests.test_scan_concurrency import many_students
     from workers.periodic import dispatch
 
@@ -165,7 +165,7 @@ def test_redis_lost_after_a_scan_the_retry_processor_recreates_its_notifications
         run_jobs()
         assert run_retry_processor(0)["notificationsRequeued"] == 0
     run_jobs()  # a duplicate fan-out (a lost job that was not lost after all) adds nothing
-    from portal.services.notifications import notify_alerts
+    from portal.notifications.fanout import notify_alerts
 
     assert notify_alerts([n.alert_id for n in db.session.scalars(select(Notification))])["notifications"] == 0
     counts = Counter(db.session.scalars(select(Notification.alert_id)))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from portal.alerts.scan import run_threshold_check
 from portal.extensions import db
 from portal.models import Delivery
-from portal.services.scan import run_threshold_check
 from tests import factories
 from tests.faultkit import Processes, WebhookSink, wait_for
 

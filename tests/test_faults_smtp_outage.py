@@ -11,10 +11,10 @@ import time_machine
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from portal.alerts.scan import run_threshold_check
 from portal.extensions import db
 from portal.models import Delivery
-from portal.services.retry_queue import requeue_due_deliveries, retry_delivery, retry_queue_status
-from portal.services.scan import run_threshold_check
+from portal.notifications.retry_queue import requeue_due_deliveries, retry_delivery, retry_queue_status
 from tests import factories
 from tests.faultkit import free_port
 from tests.test_deliveries import Mailbox

@@ -14,12 +14,12 @@ import pytest
 import time_machine
 from sqlalchemy import create_engine, select, text
 
+from portal.alerts.scan import run_threshold_check
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Delivery, JobRun
 from portal.models.alerts import ScanBatch
-from portal.services.retry_queue import requeue_due_deliveries
-from portal.services.scan import run_threshold_check
+from portal.notifications.retry_queue import requeue_due_deliveries
 from tests import factories
 from tests.faultkit import Processes, WebhookSink, wait_for
 from tests.test_scan_concurrency import many_students, one_alert_per_crossing

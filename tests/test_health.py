@@ -12,7 +12,8 @@ import time_machine
 from rq import Worker
 
 from portal import queues
-from portal.services import health, jobs, runs
+from portal.periodic import health, jobs, runs
+from portal.periodic.overview import jobs_overview
 from tests.conftest import _free_port
 
 
@@ -90,7 +91,7 @@ def test_redis_unreachable_is_critical(app):
 
 
 def test_overview_has_the_admin_api_shape(app):
-    overview = jobs.jobs_overview()
+    overview = jobs_overview()
 
     assert set(overview) == {
         "totalJobs", "runningJobs", "stoppedJobs", "errorJobs", "systemHealth", "jobs",

@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from portal.attendance import importing
+from portal.attendance.saving import totals_mismatches
 from portal.extensions import db
 from portal.models import AttendanceRecord, Enrollment, Student
-from portal.services import importing
-from portal.services.attendance import totals_mismatches
 
 STUDENTS = "student_number,name,email,guardian_email,active\nS1,Ahmad Karimi,s1@uni.example,,true\nS2,Zahra Noori,s2@uni.example,g2@family.example,false\n"
 COURSES = "code,title\nCS101,Programming\nMATH110,Calculus\n"

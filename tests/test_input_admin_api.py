@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from portal.blueprints.admin_api import READ_ONLY_ACTIONS, VALID_ACTIONS
-from portal.services.jobs import job_names
+from portal.periodic.jobs import job_names
 from tests import factories
 from tests.test_admin_api import pending_delivery
 from tests.test_input_attendance_api import HOSTILE_TEXT, assert_refused, database_snapshot, json_values

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, inspect, select
 
+from portal.attendance import importing
 from portal.extensions import db
 from portal.models import Course, Student
-from portal.services import importing
 from tests.test_input_attendance_api import HOSTILE_TEXT, database_snapshot
 
 HYPOTHESIS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,11 +11,10 @@ import time_machine
 from rq.job import Job
 from sqlalchemy import select, text
 
-import schedules
 from portal import queues
 from portal.extensions import db
 from portal.models import AuditLog, JobRun, JobState
-from portal.services import jobs, runs
+from portal.periodic import jobs, runs, sync
 from tests import factories
 from tests.conftest import ROOT
 
@@ -42,7 +41,7 @@ def _sync_in_a_new_scheduler_process(app) -> None:
 
 
 def test_stop_removes_the_entry_and_stays_stopped_after_a_scheduler_restart(app):
-    schedules.sync_schedule(queues.get_scheduler(), ALL)
+    sync.sync_schedule(queues.get_scheduler(), ALL)
 
     status = jobs.stop_job("cache-refresh", "alice", "cli")
     _sync_in_a_new_scheduler_process(app)
@@ -68,7 +67,7 @@ def test_start_registers_the_entry_again_and_survives_a_restart(app):
 
 
 def test_stop_all_and_start_all_change_every_job_with_one_audit_entry_each(app):
-    schedules.sync_schedule(queues.get_scheduler(), ALL)
+    sync.sync_schedule(queues.get_scheduler(), ALL)
 
     jobs.stop_all("alice", "api")
     assert not any(_scheduled(name) for name in ALL)
@@ -117,7 +116,7 @@ def test_trigger_records_a_manual_run_that_a_worker_executes(app, run_jobs):
 
 def test_a_scheduled_tick_runs_the_dispatcher_and_records_a_schedule_run(app, run_jobs):
     scheduler = queues.get_scheduler()
-    schedules.sync_schedule(scheduler, ALL)
+    sync.sync_schedule(scheduler, ALL)
     scheduler.enqueue_job(Job.fetch("materialized-view-refresh", connection=scheduler.connection))
 
     run_jobs()
@@ -135,7 +134,7 @@ def test_a_scheduled_tick_runs_the_dispatcher_and_records_a_schedule_run(app, ru
 
 def test_a_scheduled_tick_of_a_stopped_job_records_nothing(app, run_jobs):
     scheduler = queues.get_scheduler()
-    schedules.sync_schedule(scheduler, ALL)
+    sync.sync_schedule(scheduler, ALL)
     entry = Job.fetch("cache-refresh", connection=scheduler.connection)
     scheduler.enqueue_job(entry)
     jobs.stop_job("cache-refresh", "alice", "cli")

@@ -10,7 +10,7 @@ import pytest
 
 from portal.extensions import db
 from portal.models import JobRun
-from portal.services import jobs, runs
+from portal.periodic import jobs, runs
 from tests import factories
 from tests.sqltrace import sql_statements
 

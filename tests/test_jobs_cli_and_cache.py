@@ -8,12 +8,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from portal.attendance import summary_cache
+from portal.attendance.saving import save_attendance
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
 from portal.models import AuditLog, JobRun
 from portal.queues import get_redis
-from portal.services import summary_cache
-from portal.services.attendance import save_attendance
 from tests import factories
 
 

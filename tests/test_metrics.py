@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rq import Worker
 
+from portal.periodic.jobs import trigger_job
 from portal.queues import SCHEDULER_HEARTBEAT_KEY, enqueue, get_queue, get_redis
-from portal.services.jobs import trigger_job
 from tests import factories
 
 

@@ -204,7 +204,7 @@ def test_notifications_log_filters_and_searches_by_student_number(client, signed
 
 
 def test_at_risk_page_lists_courses_and_the_students_with_open_alerts(client, signed_in):
-    from portal.services.course_stats import refresh_course_stats
+    from portal.alerts.course_stats import refresh_course_stats
 
     signed_in("viewer")
     pending_delivery("S1", "mahroom")

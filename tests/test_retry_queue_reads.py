@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, Notification, Student
-from portal.services.retry_queue import list_deliveries
+from portal.notifications.retry_queue import list_deliveries
 from tests.sqltrace import sql_statements
 from tests.test_admin_api import pending_delivery
 from tests.test_job_status_reads import bearer, sign_in

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 
+from portal.alerts.scan import check_pairs, run_threshold_check, start_full_scan
 from portal.extensions import db
 from portal.models import Alert, JobRun, Notification
-from portal.services.scan import check_pairs, run_threshold_check, start_full_scan
 from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent

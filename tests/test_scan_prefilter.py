@@ -8,12 +8,12 @@ from itertools import product
 import pytest
 from sqlalchemy import update
 
+from portal.alerts.evaluation import integer_rules, range_candidates
+from portal.alerts.scan import run_threshold_check
 from portal.domain.rates import HourTotals
 from portal.domain.rules import Thresholds, alert_changes, evaluate
 from portal.extensions import db
 from portal.models import Alert, Enrollment
-from portal.services.evaluation import integer_rules, range_candidates
-from portal.services.scan import run_threshold_check
 from tests import factories
 
 # Held/absent/excused hours around every threshold, including the exact boundaries and zero

@@ -13,12 +13,12 @@ import pytest
 import time_machine
 from rq.job import Job
 
-import schedules
 from portal import queues
 from portal.extensions import db
+from portal.periodic import registry, sync
 from tests.conftest import ROOT
 
-ALL = {job.name for job in schedules.PERIODIC_JOBS}
+ALL = {job.name for job in registry.PERIODIC_JOBS}
 
 
 @pytest.fixture
@@ -32,14 +32,14 @@ def scheduled(scheduler) -> dict[str, float]:
 
 
 def test_sync_registers_every_enabled_job_once_under_its_name(scheduler):
-    first = schedules.sync_schedule(scheduler, ALL)
-    again = schedules.sync_schedule(scheduler, ALL)
+    first = sync.sync_schedule(scheduler, ALL)
+    again = sync.sync_schedule(scheduler, ALL)
 
     assert sorted(first["added"]) == sorted(ALL)
     assert sorted(again["unchanged"]) == sorted(ALL) and not again["added"] and not again["replaced"]
     assert set(scheduled(scheduler)) == ALL
     entry = Job.fetch("cache-refresh", connection=scheduler.connection)
-    assert entry.func_name == schedules.DISPATCHER
+    assert entry.func_name == queues.PERIODIC_DISPATCHER
     assert entry.args == ["cache-refresh", "schedule"]
     assert entry.origin == "maintenance"
     assert entry.meta["cron_string"] == "*/5 * * * *"
@@ -47,13 +47,13 @@ def test_sync_registers_every_enabled_job_once_under_its_name(scheduler):
 
 
 def test_sync_replaces_an_entry_whose_definition_changed(scheduler):
-    schedules.sync_schedule(scheduler, ALL)
+    sync.sync_schedule(scheduler, ALL)
     changed = tuple(
         dataclasses.replace(job, cron="*/7 * * * *", timeout=99) if job.name == "cache-refresh" else job
-        for job in schedules.PERIODIC_JOBS
+        for job in registry.PERIODIC_JOBS
     )
 
-    result = schedules.sync_schedule(scheduler, ALL, jobs=changed)
+    result = sync.sync_schedule(scheduler, ALL, jobs=changed)
 
     assert result["replaced"] == ["cache-refresh"]
     entry = Job.fetch("cache-refresh", connection=scheduler.connection)
@@ -62,26 +62,26 @@ def test_sync_replaces_an_entry_whose_definition_changed(scheduler):
 
 
 def test_sync_removes_jobs_no_longer_defined_and_leaves_other_scheduled_work_alone(scheduler):
-    retired = schedules.PeriodicJob(
+    retired = registry.PeriodicJob(
         "old-report", "retired", "0 3 * * *", "maintenance", "workers.periodic.run_cache_refresh", 60
     )
-    schedules.sync_schedule(scheduler, ALL | {"old-report"}, jobs=schedules.PERIODIC_JOBS + (retired,))
+    sync.sync_schedule(scheduler, ALL | {"old-report"}, jobs=registry.PERIODIC_JOBS + (retired,))
     assert "old-report" in scheduled(scheduler)
     other = scheduler.enqueue_in(__import__("datetime").timedelta(minutes=15), "workers.periodic.run_cache_refresh", 0)
 
-    result = schedules.sync_schedule(scheduler, ALL)
+    result = sync.sync_schedule(scheduler, ALL)
 
     assert result["removed"] == ["old-report"]
     assert set(scheduled(scheduler)) == ALL | {other.id}
 
 
 def test_sync_removes_jobs_disabled_in_the_database_or_the_registry(scheduler):
-    schedules.sync_schedule(scheduler, ALL)
-    registry = tuple(
-        dataclasses.replace(j, enabled=False) if j.name == "audit-log-archival" else j for j in schedules.PERIODIC_JOBS
+    sync.sync_schedule(scheduler, ALL)
+    jobs = tuple(
+        dataclasses.replace(j, enabled=False) if j.name == "audit-log-archival" else j for j in registry.PERIODIC_JOBS
     )
 
-    result = schedules.sync_schedule(scheduler, ALL - {"cache-refresh"}, jobs=registry)
+    result = sync.sync_schedule(scheduler, ALL - {"cache-refresh"}, jobs=jobs)
 
     assert sorted(result["removed"]) == ["audit-log-archival", "cache-refresh"]
     assert set(scheduled(scheduler)) == ALL - {"cache-refresh", "audit-log-archival"}
@@ -89,7 +89,7 @@ def test_sync_removes_jobs_disabled_in_the_database_or_the_registry(scheduler):
 
 def test_first_run_times_are_computed_in_utc(scheduler):
     with time_machine.travel(datetime(2026, 3, 1, 10, 17, 30), tick=False):
-        schedules.sync_schedule(scheduler, ALL)
+        sync.sync_schedule(scheduler, ALL)
     times = {name: datetime.utcfromtimestamp(score) for name, score in scheduled(scheduler).items()}
     assert times["notification-threshold-monitor"] == datetime(2026, 3, 1, 11, 0)
     assert times["cache-refresh"] == datetime(2026, 3, 1, 10, 20)
@@ -115,7 +115,7 @@ def _make_all_due(scheduler) -> None:
 
 
 def test_scheduler_in_kabul_time_zone_schedules_the_next_runs_in_utc(app, scheduler):
-    schedules.sync_schedule(scheduler, ALL)
+    sync.sync_schedule(scheduler, ALL)
     _make_all_due(scheduler)
     db.session.remove()
 
@@ -139,7 +139,7 @@ def test_scheduler_in_kabul_time_zone_schedules_the_next_runs_in_utc(app, schedu
 
 
 def test_two_schedulers_started_together_enqueue_each_due_job_once(app, scheduler):
-    schedules.sync_schedule(scheduler, ALL)
+    sync.sync_schedule(scheduler, ALL)
     _make_all_due(scheduler)
     db.session.remove()
     command = [sys.executable, "schedules.py", "--burst", "--interval", "1"]

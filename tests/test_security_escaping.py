@@ -13,11 +13,12 @@ import re
 import pytest
 from sqlalchemy import func, inspect, select
 
+from portal.alerts import scan
+from portal.alerts.course_stats import refresh_course_stats
+from portal.attendance import importing
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import JobRun, Notification, Student
-from portal.services import importing, scan
-from portal.services.course_stats import refresh_course_stats
 from tests import factories
 from tests.test_auth import PASSWORD, csrf_from
 

@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 
 from portal.domain.retry import PERMANENT, TRANSIENT
-from portal.services.senders import DeliveryFailure, SmtpSender
+from portal.notifications.senders import DeliveryFailure, SmtpSender
 
 TIMEOUT = 5.0  # seconds; bounds every connect, handshake and reply of the sender
 

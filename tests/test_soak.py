@@ -20,10 +20,10 @@ from rq.registry import StartedJobRegistry
 from sqlalchemy import func, select
 
 from portal import queues
+from portal.alerts.scan import run_threshold_check
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import Alert, Delivery, JobRun
-from portal.services.scan import run_threshold_check
 from tests import factories
 from tests.faultkit import Process, Processes, WebhookSink, free_port, process_env, wait_for
 

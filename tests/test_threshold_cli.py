@@ -9,12 +9,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from portal.attendance import importing
+from portal.attendance.saving import save_attendance
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
 from portal.models import Alert, Delivery
 from portal.queues import get_queue
-from portal.services import importing
-from portal.services.attendance import save_attendance
 from tests import factories
 
 

@@ -7,11 +7,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select, update
 
+from portal.alerts.scan import check_pairs, run_threshold_check, start_full_scan
 from portal.extensions import db
 from portal.models import Alert, Delivery, InboxMessage, JobRun, Notification
 from portal.models.alerts import ScanBatch
 from portal.queues import get_queue
-from portal.services.scan import check_pairs, run_threshold_check, start_full_scan
 from tests import factories
 
 
@@ -166,7 +166,7 @@ def test_hourly_scan_runs_one_job_per_batch_and_the_last_records_the_summary(any
 
 
 def test_a_scan_finished_before_the_dispatcher_records_its_progress_keeps_its_summary(any_app, run_jobs):
-    from portal.services import runs
+    from portal.periodic import runs
 
     any_app.config["SCAN_BATCH_SIZE"] = 2
     university()
@@ -235,8 +235,8 @@ def test_scan_with_no_active_students_finishes_its_run_at_once(any_app):
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("size", [1, 3, 4, 10, 11])
 def test_student_batches_cover_every_active_student_once_in_ranges_of_the_batch_size(request, backend, size):
+    from portal.alerts.scan import student_batches
     from portal.models import Student
-    from portal.services.scan import student_batches
 
     request.getfixturevalue("app" if backend == "sqlite" else "pg_app")
     students = [factories.student(f"S{n:03d}") for n in range(10)]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
+
+from portal import create_app
+from portal.extensions import db
 
 _app: Flask | None = None
 
@@ -20,8 +23,6 @@ def worker_app() -> Flask:
     """Return this process's app, creating it from the environment the first time."""
     global _app
     if _app is None:
-        from portal import create_app
-
         _app = create_app()
     return _app
 
@@ -30,8 +31,6 @@ def worker_app() -> Flask:
 def job_context() -> Iterator[Flask]:
     """Run a job body inside the worker app's context (reusing one already pushed)."""
     if has_app_context():
-        from flask import current_app
-
         yield current_app._get_current_object()  # type: ignore[attr-defined]
         return
     app = worker_app()
@@ -39,6 +38,4 @@ def job_context() -> Iterator[Flask]:
         try:
             yield app
         finally:
-            from portal.extensions import db
-
             db.session.remove()

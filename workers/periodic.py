@@ -15,7 +15,14 @@ from typing import Any
 from rq import get_current_job
 from rq.utils import import_attribute
 
+from portal.alerts import course_stats, scan
+from portal.attendance import summary_cache
+from portal.extensions import db
 from portal.logs import job_log_context
+from portal.notifications import fanout, retry_queue
+from portal.operations import archival
+from portal.periodic import registry, runs
+from portal.periodic.jobs import UnknownJob, enabled_job_names
 from workers.context import job_context
 
 log = logging.getLogger(__name__)
@@ -27,13 +34,8 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
     Returns ``{"runId", "outcome", "summary"}``; a scheduled tick of a stopped job records
     nothing and returns ``{"outcome": "disabled"}``.
     """
-    import schedules
-    from portal.extensions import db
-    from portal.services import runs
-    from portal.services.jobs import UnknownJob, enabled_job_names
-
     with job_context(), job_log_context(job_name) as log_context:
-        spec = schedules.get_job(job_name)
+        spec = registry.get_job(job_name)
         if spec is None:
             raise UnknownJob(job_name)
         current = get_current_job()
@@ -72,45 +74,30 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
 
 def run_threshold_monitor(run_id: int) -> dict[str, Any]:
     """Start the full threshold scan in batches; the run is finished by the last batch."""
-    from portal.services import scan
-
-    start_full_scan = getattr(scan, "start_full_scan", None)
-    if start_full_scan is None:
-        raise RuntimeError("the threshold scan is not installed: portal.services.scan.start_full_scan is missing")
-    return start_full_scan(run_id)
+    return scan.start_full_scan(run_id)
 
 
 def run_retry_processor(run_id: int) -> dict[str, Any]:
     """Re-enqueue every delivery whose attempt is due but has no job in Redis, the fan-out of
     every alert left without its notification, and every scan batch whose job was lost or
     abandoned (a batch whose job failed ends its run as ``error``)."""
-    from portal.services.notifications import requeue_missing_notifications
-    from portal.services.retry_queue import requeue_due_deliveries
-    from portal.services.scan import recover_stalled_batches
-
     return {
-        "requeued": requeue_due_deliveries(),
-        "notificationsRequeued": requeue_missing_notifications(),
-        **recover_stalled_batches(),
+        "requeued": retry_queue.requeue_due_deliveries(),
+        "notificationsRequeued": fanout.requeue_missing_notifications(),
+        **scan.recover_stalled_batches(),
     }
 
 
 def run_cache_refresh(run_id: int) -> dict[str, Any]:
     """Rewrite every active student's cached attendance summary."""
-    from portal.services.summary_cache import refresh_summaries
-
-    return refresh_summaries()
+    return summary_cache.refresh_summaries()
 
 
 def run_course_stats_refresh(run_id: int) -> dict[str, Any]:
     """Refresh the per-course statistics (materialized view or rebuilt table)."""
-    from portal.services.course_stats import refresh_course_stats
-
-    return refresh_course_stats()
+    return course_stats.refresh_course_stats()
 
 
 def run_audit_archival(run_id: int) -> dict[str, Any]:
     """Move audit entries older than AUDIT_RETENTION_DAYS to the archive."""
-    from portal.services.archival import archive_audit_log
-
-    return archive_audit_log()
+    return archival.archive_audit_log()

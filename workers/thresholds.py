@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from portal.alerts import scan
 from portal.logs import job_log_context
+from portal.periodic.registry import THRESHOLD_MONITOR
 from workers.context import job_context
 
 
 def check_pairs(pairs: list[list[int]]) -> dict:
     """Immediate check of ``[student_id, course_id]`` pairs (queued when attendance is saved)."""
-    from portal.services.scan import check_pairs as check
-
     with job_context():
-        return check(pairs)
+        return scan.check_pairs(pairs)
 
 
 def scan_batch(
@@ -19,7 +19,5 @@ def scan_batch(
 ) -> dict:
     """One batch of the hourly scan (its student id range, when given, as the dispatcher
     recorded it); the last batch to finish records the run's summary."""
-    from portal.services.scan import run_scan_batch
-
-    with job_context(), job_log_context("notification-threshold-monitor", run_id):
-        return run_scan_batch(run_id, batch_no, first_student_id, last_student_id)
+    with job_context(), job_log_context(THRESHOLD_MONITOR, run_id):
+        return scan.run_scan_batch(run_id, batch_no, first_student_id, last_student_id)

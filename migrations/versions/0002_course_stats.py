@@ -6,7 +6,7 @@ Create Date: 2026-11-28 12:00:00
 
 The view's SELECT is frozen here with the default thresholds (warning 80 %, mahroom 75 %,
 tasdiq 85 %, no minimum of held hours), in integer hundredths. The materialized-view-refresh
-job (portal/services/course_stats.py) redefines the view when the configured thresholds
+job (portal/alerts/course_stats.py) redefines the view when the configured thresholds
 differ, and on SQLite rebuilds the table's rows on every run.
 """
 from alembic import op

@@ -41,7 +41,7 @@ def register_blueprints(app: Flask) -> None:
 
 def _register_csrf_error(app: Flask) -> None:
     from portal.errors import error_response
-    from portal.services.browse import InvalidQuery
+    from portal.operations.browse import InvalidQuery
 
     @app.errorhandler(InvalidQuery)
     def invalid_query(exc: InvalidQuery):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
+from portal.alerts import scan
 from portal.auth import api_user, require_api_role
-from portal.services import browse, jobs, retry_queue, scan
+from portal.notifications import retry_queue
+from portal.operations import browse
+from portal.periodic import jobs, overview
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 
@@ -66,7 +69,7 @@ def _caller() -> dict[str, str | None]:
 @require_api_role()
 def background_jobs():
     """Every job's status, system health, the threshold monitor and the retry-queue summary."""
-    return _ok(jobs.jobs_overview())
+    return _ok(overview.jobs_overview())
 
 
 @bp.post("/background-jobs")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, jsonify, request
 
+from portal.attendance import saving
 from portal.auth import api_user, require_api_role
 from portal.domain.records import ATTENDANCE_FIELDS, parse_attendance
-from portal.services import attendance
 
 bp = Blueprint("attendance_api", __name__, url_prefix="/api")
 
@@ -30,7 +30,7 @@ def post_attendance():
         abort(400, description="The list of records is empty.")
     if len(payload) > MAX_RECORDS:
         abort(413, description=f"At most {MAX_RECORDS} records per request; got {len(payload)}.")
-    latest = attendance.latest_allowed_date()
+    latest = saving.latest_allowed_date()
     problems, records, seen = [], [], {}
     for index, item in enumerate(payload):
         if not isinstance(item, dict):
@@ -55,9 +55,7 @@ def post_attendance():
         return jsonify(
             {"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}
         ), 400
-    pairs, problems = attendance.save_attendance(
-        records, actor=api_user().username, source="api", ip=request.remote_addr
-    )
+    pairs, problems = saving.save_attendance(records, actor=api_user().username, source="api", ip=request.remote_addr)
     if problems:
         return jsonify(
             {"success": False, "error": "Some records are invalid; nothing was saved.", "problems": problems}

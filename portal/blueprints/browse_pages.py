@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from portal.alerts import course_stats
 from portal.auth import require_page_role
-from portal.services import browse, course_stats
+from portal.operations import browse
 
 bp = Blueprint("browse", __name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal import queues
 from portal.extensions import db
-from portal.services.metrics import render_metrics
+from portal.operations.metrics import render_metrics
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from portal.auth import require_page_role, safe_next_url
-from portal.services import browse, retry_queue
+from portal.notifications import retry_queue
+from portal.operations import browse
 
 bp = Blueprint("retry", __name__, url_prefix="/retry-queue")
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from portal import auth
+from portal import audit, auth
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.forms import SignInForm
-from portal.services import audit
 
 bp = Blueprint("auth", __name__)
 

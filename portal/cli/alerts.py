@@ -27,7 +27,7 @@ def thresholds_group() -> None:
 @needs_database
 def check_command(dry_run: bool, as_json: bool) -> None:
     """Check every active student now, in this process (deliveries still go through RQ)."""
-    from portal.services.scan import run_threshold_check
+    from portal.alerts.scan import run_threshold_check
 
     summary = run_threshold_check(dry_run=dry_run)
     if as_json:
@@ -107,7 +107,7 @@ def retry_queue_group() -> None:
 @needs_database
 def status_command(as_json: bool) -> None:
     """Show how many deliveries wait for a retry, by alert kind and attempts made."""
-    from portal.services.retry_queue import retry_queue_status
+    from portal.notifications.retry_queue import retry_queue_status
 
     status = retry_queue_status()
     if as_json:
@@ -124,7 +124,7 @@ def status_command(as_json: bool) -> None:
 @needs_database
 def clear_command(yes: bool) -> None:
     """Cancel every delivery waiting for a retry and remove their scheduled jobs (audit-logged)."""
-    from portal.services.retry_queue import clear_retry_queue, retry_queue_status
+    from portal.notifications.retry_queue import clear_retry_queue, retry_queue_status
 
     waiting = retry_queue_status()["totalPending"]
     if not waiting:

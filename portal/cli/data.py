@@ -7,9 +7,9 @@ import time
 import click
 from flask.cli import with_appcontext
 
+from portal.attendance import demo, importing
 from portal.cli.connectivity import needs_database
 from portal.cli.operator import cli_actor
-from portal.services import demo, importing
 
 MAX_ERRORS_SHOWN = 50
 

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from portal.cli.connectivity import needs_database
 from portal.cli.operator import cli_actor
-from portal.services import jobs as job_service
+from portal.periodic import jobs as job_service
 
 
 def _job_name(name: str) -> str:

@@ -1,4 +1,4 @@
-"""System health (DESIGN section 5) and the queue/worker views of the dashboard, from RQ itself.
+"""System health and the queue/worker views of the dashboard, from RQ itself.
 
 - ``critical``: Redis unreachable, or half or more of the jobs in error.
 - ``degraded``: some job in error, no live worker, or no scheduler heartbeat.
@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal import queues
 from portal.clock import iso_utc, utcnow
+from portal.periodic.jobs import list_job_status
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,6 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
 
     ``job_statuses`` (from ``jobs.list_job_status``) is computed when not given.
     """
-    from portal.services.jobs import list_job_status
-
     reasons: list[str] = []
     redis_ok, workers, scheduler_ok = True, 0, False
     try:

@@ -135,7 +135,7 @@ def retry_deliveries(
     page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status="pending", kind=None, attempts=None, channel=None
 ) -> PageOf:
     """Return a page of the retry queue (``pending``: waiting for a retry) or of the ``dead`` deliveries."""
-    from portal.services.retry_queue import list_deliveries
+    from portal.notifications.retry_queue import list_deliveries
 
     result = list_deliveries(
         "waiting" if status == "pending" else status, page, per_page, kind=kind, attempts=attempts, channel=channel
@@ -299,7 +299,7 @@ def courses_with_open_alerts() -> list[dict[str, Any]]:
 
 def current_rates(alerts: list[Alert]) -> dict[tuple[int, int], dict[str, Any]]:
     """Return today's rates of the alerts' (student, course) pairs from the per-student cache."""
-    from portal.services.summary_cache import get_summary
+    from portal.attendance.summary_cache import get_summary
 
     rates: dict[tuple[int, int], dict[str, Any]] = {}
     for student_id in {alert.student_id for alert in alerts}:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from portal import audit
+from portal.attendance import saving
 from portal.domain.records import (
     ATTENDANCE_FIELDS,
     COURSE_FIELDS,
@@ -25,8 +27,7 @@ from portal.domain.records import (
 )
 from portal.extensions import db
 from portal.models import Course, Student
-from portal.services import attendance, audit
-from portal.services.upsert import upsert
+from portal.storage.upsert import upsert
 
 CHUNK_ROWS = 2000
 KINDS = ("students", "courses", "attendance")
@@ -126,7 +127,7 @@ def import_csv(
         required = ("student_number", "name")
     writer = {"students": _write_students, "courses": _write_courses, "attendance": _write_attendance}[kind]
     parse = {"students": parse_student, "courses": parse_course}.get(kind)
-    latest = attendance.latest_allowed_date() if kind == "attendance" else None
+    latest = saving.latest_allowed_date() if kind == "attendance" else None
     session = db.session
     chunk: list[tuple[int, object]] = []
     seen: dict[tuple, int] = {}
@@ -185,7 +186,7 @@ def import_csv(
     if progress:
         progress(result)
     if result.pairs:
-        attendance.after_attendance_saved(result.pairs)
+        saving.after_attendance_saved(result.pairs)
     return result
 
 
@@ -221,8 +222,8 @@ def _write_courses(session, chunk, result: ImportResult, *, write: bool) -> None
 def _write_attendance(session, chunk, result: ImportResult, *, write: bool) -> None:
     if not chunk:
         return
-    rows, problems = attendance.match_records(session, chunk)
+    rows, problems = saving.match_records(session, chunk)
     result.errors.extend(RowError(line, reasons) for line, reasons in problems)
     if write:
-        result.pairs |= attendance.write_records(session, rows)
+        result.pairs |= saving.write_records(session, rows)
         result.rows_written += len(rows)

@@ -15,12 +15,12 @@ from flask import current_app
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
+from portal import audit
 from portal.clock import utcnow
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
 from portal.models import AttendanceRecord, Course, Enrollment, Student
-from portal.services import audit
-from portal.services.upsert import insert_ignore, upsert
+from portal.storage.upsert import insert_ignore, upsert
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,8 @@ def after_attendance_saved(pairs: set[Pair]) -> None:
     """
     if not pairs:
         return
-    from portal.services.scan import enqueue_immediate_checks
-    from portal.services.summary_cache import invalidate_students
+    from portal.alerts.scan import enqueue_immediate_checks
+    from portal.attendance.summary_cache import invalidate_students
 
     try:
         invalidate_students({sid for sid, _ in pairs})

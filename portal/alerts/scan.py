@@ -18,13 +18,7 @@ from flask import current_app
 from sqlalchemy import bindparam, case, func, select, text, update
 
 from portal import queues
-from portal.clock import iso_utc, utcnow
-from portal.domain.rules import Thresholds
-from portal.extensions import db
-from portal.models import JobRun
-from portal.models.alerts import ScanBatch
-from portal.services import runs
-from portal.services.evaluation import (
+from portal.alerts.evaluation import (
     EvaluationCounts,
     apply_evaluations,
     range_candidates,
@@ -33,8 +27,14 @@ from portal.services.evaluation import (
     totals_for_pairs,
     totals_for_student_range,
 )
-from portal.services.notifications import OpenedAlert, create_notifications, enqueue_delivery_jobs, enqueue_fanout
-from portal.services.upsert import insert_ignore
+from portal.clock import iso_utc, utcnow
+from portal.domain.rules import Thresholds
+from portal.extensions import db
+from portal.models import JobRun
+from portal.models.alerts import ScanBatch
+from portal.notifications.fanout import OpenedAlert, create_notifications, enqueue_delivery_jobs, enqueue_fanout
+from portal.periodic import runs
+from portal.storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ IMMEDIATE_CHECK_CHUNK = 500
 def enqueue_immediate_checks(pairs: Sequence[tuple[int, int]]) -> int:
     """Queue checks of ``(student_id, course_id)`` pairs on the urgent queue; return jobs queued."""
     calls = [
-        ("workers.thresholds.check_pairs", ([list(p) for p in pairs[i : i + IMMEDIATE_CHECK_CHUNK]],), {})
+        (queues.CHECK_PAIRS, ([list(p) for p in pairs[i : i + IMMEDIATE_CHECK_CHUNK]],), {})
         for i in range(0, len(pairs), IMMEDIATE_CHECK_CHUNK)
     ]
     return len(queues.enqueue_many(queues.URGENT, calls))
@@ -156,7 +156,7 @@ def run_threshold_check(dry_run: bool = False) -> dict:
 
 def batch_job_id(run_id: int, batch_no: int) -> str:
     """Return the RQ job id of batch ``batch_no`` of scan run ``run_id`` (deterministic)."""
-    return f"scan-{run_id}-{batch_no}"
+    return queues.scan_batch_job_id(run_id, batch_no)
 
 
 def start_full_scan(run_id: int) -> dict:
@@ -190,7 +190,7 @@ def start_full_scan(run_id: int) -> dict:
     ).all()
     session.commit()
     calls = [
-        ("workers.thresholds.scan_batch", (run_id, n, a, b), {"job_id": batch_job_id(run_id, n)})
+        (queues.SCAN_BATCH, (run_id, n, a, b), {"job_id": batch_job_id(run_id, n)})
         for n, a, b, status in recorded
         if status == "queued"
     ]
@@ -253,7 +253,7 @@ def run_scan_batch(run_id: int, batch_no: int, first: int | None = None, last: i
         raise
     # The alerts are committed; their notifications are made by fan-out jobs (the retry
     # processor re-enqueues the fan-out of any alert left without one).
-    enqueue_fanout([(a.alert_id, a.facts.kind) for a in to_notify], f"notify-{run_id}-{batch_no}")
+    enqueue_fanout([(a.alert_id, a.facts.kind) for a in to_notify], queues.scan_fanout_job_id(run_id, batch_no))
     finish_run_if_complete(run_id)
     return {"batch": batch_no, "studentsChecked": counts.students_checked}
 
@@ -377,7 +377,7 @@ def recover_stalled_batches() -> dict:
             continue
         failure = queues.failure_of(job_id)
         if failure is None or "AbandonedJobError" in failure:
-            requeue.append(("workers.thresholds.scan_batch", (run_id, batch_no), {"job_id": job_id}))
+            requeue.append((queues.SCAN_BATCH, (run_id, batch_no), {"job_id": job_id}))
             continue
         session.execute(
             update(ScanBatch)

@@ -6,19 +6,17 @@ notification that has not been tried. Every state change here is audit-logged.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from portal import queues
+from portal import audit, queues
 from portal.clock import iso_utc, utcnow
 from portal.domain.rules import ALERT_KINDS
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, Notification, Student
-from portal.services import audit
-from portal.services.deliveries import retry_job_id
-from portal.services.notifications import DELIVERY_CHUNK
+from portal.notifications.deliveries import retry_job_id
+from portal.notifications.fanout import DELIVERY_CHUNK
 
 RETRYABLE = ("pending", "dead")
 
@@ -73,7 +71,7 @@ def clear_retry_queue(actor: str, source: str, ip: str | None = None) -> int:
     audit.record(actor, "retry_queue.clear", "retry-queue", details={"cancelled": len(ids)}, source=source, ip=ip)
     session.commit()
     for r in rows:
-        if r.job_id and r.job_id.startswith("delivery-retry-"):
+        if queues.is_delivery_retry_job(r.job_id):
             queues.remove_job(r.job_id)
     return len(ids)
 
@@ -109,9 +107,9 @@ def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = N
     )
     db.session.commit()
     for stale in {old_job, job_id}:
-        if stale and stale.startswith("delivery-retry-"):
+        if queues.is_delivery_retry_job(stale):
             queues.remove_job(stale)
-    queues.enqueue(queues.NOTIFICATIONS, "workers.deliveries.deliver", [delivery.id], job_id=job_id)
+    queues.enqueue(queues.NOTIFICATIONS, queues.DELIVER, [delivery.id], job_id=job_id)
     return delivery_dict(delivery)
 
 
@@ -133,7 +131,7 @@ def cancel_delivery(delivery_id: int, actor: str, source: str, ip: str | None = 
         ip=ip,
     )
     db.session.commit()
-    if old_job and old_job.startswith("delivery-retry-"):
+    if queues.is_delivery_retry_job(old_job):
         queues.remove_job(old_job)
     return delivery_dict(delivery)
 
@@ -160,11 +158,11 @@ def requeue_due_deliveries(now: datetime | None = None) -> int:
     for queue_name, ids in by_queue.items():
         calls = []
         for start in range(0, len(ids), DELIVERY_CHUNK):
-            chunk, job_id = ids[start : start + DELIVERY_CHUNK], f"deliveries-requeued-{uuid.uuid4().hex}"
+            chunk, job_id = ids[start : start + DELIVERY_CHUNK], queues.delivery_batch_job_id("deliveries-requeued")
             session.execute(
                 update(Delivery).where(Delivery.id.in_(chunk), Delivery.status == "pending").values(job_id=job_id)
             )
-            calls.append(("workers.deliveries.deliver", (chunk,), {"job_id": job_id}))
+            calls.append((queues.DELIVER, (chunk,), {"job_id": job_id}))
         session.commit()
         queues.enqueue_many(queue_name, calls)
     return len(orphans)

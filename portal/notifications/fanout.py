@@ -13,7 +13,6 @@ enqueues the fan-out again for any unsuppressed alert that has no notification a
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from portal.clock import iso_utc, utcnow
 from portal.domain.messages import AlertFacts, compose
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Student
-from portal.services.bulk import insert_rows
+from portal.storage.bulk import insert_rows
 
 DELIVERY_CHUNK = 100  # deliveries per RQ job: one SMTP connection serves the whole chunk
 FANOUT_CHUNK = 1000  # alerts per fan-out job
@@ -161,7 +160,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     job_queue: dict[str, str] = {}
     for queue_name, rows_for_queue in pending.items():
         for start in range(0, len(rows_for_queue), DELIVERY_CHUNK):
-            job_id = f"deliveries-{uuid.uuid4().hex}"
+            job_id = queues.delivery_batch_job_id()
             job_queue[job_id] = queue_name
             for row in rows_for_queue[start : start + DELIVERY_CHUNK]:
                 row["job_id"] = job_id
@@ -200,7 +199,7 @@ def enqueue_delivery_jobs(queued: QueuedDeliveries) -> int:
     """
     by_queue: dict[str, list] = defaultdict(list)
     for queue_name, job_id, ids in queued.jobs:
-        by_queue[queue_name].append(("workers.deliveries.deliver", (ids,), {"job_id": job_id}))
+        by_queue[queue_name].append((queues.DELIVER, (ids,), {"job_id": job_id}))
     return sum(len(queues.enqueue_many(name, calls)) for name, calls in by_queue.items())
 
 
@@ -215,7 +214,7 @@ def enqueue_fanout(alerts: Sequence[tuple[int, str]], job_id_prefix: str | None 
     calls = []
     for n, start in enumerate(range(0, len(ordered), FANOUT_CHUNK)):
         options = {"job_id": f"{job_id_prefix}-{n}"} if job_id_prefix else {}
-        calls.append(("workers.deliveries.notify", (ordered[start : start + FANOUT_CHUNK],), options))
+        calls.append((queues.NOTIFY_ALERTS, (ordered[start : start + FANOUT_CHUNK],), options))
     return len(queues.enqueue_many(queues.NOTIFICATIONS, calls))
 
 

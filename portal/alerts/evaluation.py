@@ -22,8 +22,8 @@ from portal.domain.messages import AlertFacts
 from portal.domain.rates import HourTotals
 from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate
 from portal.models import Alert, Course, Enrollment, Student
-from portal.services.bulk import insert_rows
-from portal.services.notifications import OpenedAlert
+from portal.notifications.fanout import OpenedAlert
+from portal.storage.bulk import insert_rows
 
 CHUNK = 500
 

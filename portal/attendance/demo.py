@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, insert, select
 
+from portal.attendance.saving import latest_allowed_date, recompute_totals
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import AttendanceRecord, Course, Enrollment, Student
-from portal.services.attendance import latest_allowed_date, recompute_totals
-from portal.services.upsert import insert_ignore
+from portal.storage.upsert import insert_ignore
 
 COURSE_TITLES = [
     ("CS101", "Introduction to Programming"),

@@ -1,4 +1,4 @@
-"""Job control and status: start/stop/trigger the periodic jobs of ``schedules.py``.
+"""Job control and status: start/stop/trigger the periodic jobs of the registry.
 
 Whether a job is enabled lives in ``job_states`` (no row = enabled), shared by every process
 and surviving restarts. A start/stop is also reflected in rq-scheduler at once (its entry is
@@ -14,16 +14,16 @@ import logging
 import math
 from typing import Any
 
-from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
-import schedules
-from portal import queues
+from portal import audit, queues
 from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import JobRun, JobState
-from portal.services import audit, runs
+from portal.periodic import registry, runs, sync
+from portal.periodic.cron import next_run_after
+from portal.periodic.registry import PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ class UnknownJob(Exception):
 
 def job_names() -> list[str]:
     """Return the names of every periodic job, in registry order."""
-    return [job.name for job in schedules.PERIODIC_JOBS]
+    return registry.job_names()
 
 
-def _spec(name: str) -> schedules.PeriodicJob:
-    spec = schedules.get_job(name)
+def _spec(name: str) -> PeriodicJob:
+    spec = registry.get_job(name)
     if spec is None:
         raise UnknownJob(name)
     return spec
@@ -55,7 +55,7 @@ def _disabled_in_db() -> set[str]:
 def enabled_job_names() -> set[str]:
     """Return the jobs enabled in the registry and not stopped in the database."""
     disabled = _disabled_in_db()
-    return {job.name for job in schedules.PERIODIC_JOBS if job.enabled and job.name not in disabled}
+    return {job.name for job in registry.PERIODIC_JOBS if job.enabled and job.name not in disabled}
 
 
 # --- status --------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def list_job_status() -> list[dict[str, Any]]:
     names = job_names()
     enabled = enabled_job_names()
     latest = _latest_runs(names)
-    return [_status(schedules.get_job(n), n in enabled, latest[n]) for n in names]
+    return [_status(registry.get_job(n), n in enabled, latest[n]) for n in names]
 
 
 def job_status(name: str) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def _latest_runs(names: list[str]) -> dict[str, runs.LatestRuns]:
     return runs.latest_runs(names, holders)
 
 
-def _status(spec: schedules.PeriodicJob, enabled: bool, latest: runs.LatestRuns) -> dict:
+def _status(spec: PeriodicJob, enabled: bool, latest: runs.LatestRuns) -> dict:
     last, finished = latest.last, latest.finished
     failed = finished is not None and finished.status == "error"
     status = "stopped" if not enabled else "error" if failed else "running"
@@ -101,58 +101,13 @@ def _status(spec: schedules.PeriodicJob, enabled: bool, latest: runs.LatestRuns)
         "status": status,
         "executing": latest.executing is not None,
         "lastRun": iso_utc((last.started_at or last.queued_at) if last else None),
-        "nextRun": iso_utc(schedules.next_run_after(spec.cron, utcnow())) if enabled else None,
+        "nextRun": iso_utc(next_run_after(spec.cron, utcnow())) if enabled else None,
         "lastDuration": finished.duration_ms if finished else None,
         "errorMessage": finished.error if failed else None,
         "queue": spec.queue,
         "lastOutcome": last.status if last else None,
         "lastSummary": finished.summary if finished else None,
     }
-
-
-def jobs_overview() -> dict[str, Any]:
-    """Return the data of ``GET /api/admin/background-jobs`` (DESIGN section 6).
-
-    ``serviceInitialized`` is true while a scheduler process is alive (it registered the jobs).
-    """
-    from portal.services.health import system_health
-
-    jobs = list_job_status()
-    health = system_health(jobs)
-    monitor = next(job for job in jobs if job["name"] == "notification-threshold-monitor")
-    config = current_app.config
-    return {
-        "totalJobs": len(jobs),
-        "runningJobs": sum(1 for job in jobs if job["status"] == "running"),
-        "stoppedJobs": sum(1 for job in jobs if job["status"] == "stopped"),
-        "errorJobs": sum(1 for job in jobs if job["status"] == "error"),
-        "systemHealth": health["status"],
-        "jobs": jobs,
-        "thresholdMonitor": {
-            "enabled": monitor["enabled"],
-            "status": monitor["status"],
-            "executing": monitor["executing"],
-            "lastRun": monitor["lastRun"],
-            "nextRun": monitor["nextRun"],
-            "lastSummary": monitor["lastSummary"],
-            "batchSize": config["SCAN_BATCH_SIZE"],
-            "thresholds": {
-                "warning": str(config["WARNING_THRESHOLD"]),
-                "mahroom": str(config["MAHROOM_THRESHOLD"]),
-                "tasdiq": str(config["TASDIQ_THRESHOLD"]),
-            },
-        },
-        "retryQueue": _retry_queue_status(),
-        "serviceInitialized": health["schedulerAlive"],
-    }
-
-
-def _retry_queue_status() -> dict[str, Any]:
-    try:
-        from portal.services.retry_queue import retry_queue_status
-    except ImportError:
-        return {"totalPending": 0, "byType": {}, "byAttempts": {}}
-    return retry_queue_status()
 
 
 def recent_runs(name: str, page: int = 1, per_page: int = 25) -> dict[str, Any]:
@@ -221,7 +176,7 @@ def stop_all(actor: str, source: str, ip: str | None = None) -> list[dict[str, A
 
 def _set_all(enabled: bool, actor: str, source: str, ip: str | None) -> list[dict[str, Any]]:
     changed = [name for name in job_names() if _store_enabled(name, enabled, actor) != enabled]
-    scheduler_updated = _reflect_in_scheduler(list(schedules.PERIODIC_JOBS), enabled)
+    scheduler_updated = _reflect_in_scheduler(list(registry.PERIODIC_JOBS), enabled)
     audit.record(
         actor,
         "job.start_all" if enabled else "job.stop_all",
@@ -247,15 +202,15 @@ def _store_enabled(name: str, enabled: bool, actor: str) -> bool:
     return previous
 
 
-def _reflect_in_scheduler(specs: list[schedules.PeriodicJob], enabled: bool) -> bool:
+def _reflect_in_scheduler(specs: list[PeriodicJob], enabled: bool) -> bool:
     """Register or cancel the entries now; False when Redis failed (the scheduler re-sync fixes it)."""
     try:
         scheduler = queues.get_scheduler()
         for spec in specs:
             if enabled and spec.enabled:
-                schedules.register_entry(scheduler, spec)
+                sync.register_entry(scheduler, spec)
             elif not enabled:
-                schedules.cancel_entry(scheduler, spec.name)
+                sync.cancel_entry(scheduler, spec.name)
         return True
     except RedisError as exc:
         log.warning("job state saved but rq-scheduler not updated (%s); the scheduler re-syncs within a minute", exc)
@@ -271,11 +226,11 @@ def trigger_job(name: str, actor: str, source: str, ip: str | None = None) -> Jo
     """
     spec = _spec(name)
     run = runs.start_run(name, "manual", requested_by=actor)
-    rq_job_id = f"{name}-run-{run.id}"
+    rq_job_id = queues.manual_run_job_id(name, run.id)
     try:
         queues.enqueue(
             spec.queue,
-            schedules.DISPATCHER,
+            queues.PERIODIC_DISPATCHER,
             name,
             "manual",
             run.id,

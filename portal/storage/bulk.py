@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
-from portal.services.upsert import dialect_insert
+from portal.storage.upsert import dialect_insert
 
 CHUNK = 10000
 

@@ -19,8 +19,8 @@ from portal.clock import utcnow
 from portal.domain.retry import RetryPolicy
 from portal.extensions import db
 from portal.models import Delivery, InboxMessage, Notification
-from portal.services.senders import DeliveryFailure, SmtpSender, WebhookSender
-from portal.services.upsert import insert_ignore
+from portal.notifications.senders import DeliveryFailure, SmtpSender, WebhookSender
+from portal.storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def retry_policy() -> RetryPolicy:
 
 def retry_job_id(delivery_id: int, attempt: int) -> str:
     """Return the RQ job id of attempt number ``attempt`` of a delivery (deterministic)."""
-    return f"delivery-retry-{delivery_id}-{attempt}"
+    return queues.delivery_retry_job_id(delivery_id, attempt)
 
 
 def claim(delivery_ids: list[int], now: datetime) -> list[int]:
@@ -194,7 +194,7 @@ def _schedule_retries(retries: list[tuple[int, int, datetime]]) -> None:
         queues.enqueue_at(
             queues.NOTIFICATIONS,
             when,
-            "workers.deliveries.deliver",
+            queues.DELIVER,
             [delivery_id],
             job_id=retry_job_id(delivery_id, attempt),
         )

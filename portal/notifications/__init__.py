@@ -1,0 +1,1 @@
+"""Notifications: fan-out of opened alerts, delivery attempts on each channel, senders, the retry queue."""

@@ -1,0 +1,1 @@
+"""Operations: the read-only lists behind the pages, Prometheus metrics, audit-log archival."""

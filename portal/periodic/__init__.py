@@ -1,0 +1,1 @@
+"""Periodic jobs: the registry, cron maths, the rq-scheduler sync, job control, runs and system health."""

@@ -1,1 +1,0 @@
-"""Services: the operations the views, the CLI and the workers call."""

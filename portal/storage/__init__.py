@@ -1,0 +1,1 @@
+"""Dialect-aware SQL helpers (SQLite and PostgreSQL): bulk inserts and upserts."""
