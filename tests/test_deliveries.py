@@ -92,7 +92,7 @@ def test_email_goes_once_to_student_and_guardian_through_authenticated_smtp(app,
     run_jobs()
     assert sorted(to for (to,), _ in smtp_server.messages) == ["ali@uni.example", "family@home.example"]
     body = smtp_server.messages[0][1]
-    assert "CS101 Programming" in body and "50.00%" in body and "75%" in body and "mahroom" in body.lower()
+    assert "CS101 Programming" in body and "50.00%" in body and "75.00%" in body and "mahroom" in body.lower()
     assert [d.status for d in deliveries("email")] == ["sent", "sent"]
     assert all(d.attempts == 1 and d.sent_at for d in deliveries("email"))
     assert db.session.execute(select(InboxMessage)).scalar_one().urgent is True

@@ -157,7 +157,7 @@ def test_messages_name_course_rate_threshold_and_what_to_do():
     )
     subject, body = compose(facts)
     assert "tasdiq" in subject.lower() and "CS101" in subject
-    assert "80.00%" in body and "85%" in body and "certification" in body and "sick/leave hours" in body
+    assert "80.00%, below 85.00%" in body and "certification" in body and "sick/leave hours" in body
     subject, body = compose(
         AlertFacts("mahroom", "Ali", "S2", "CS101", "Programming", D("75.00"), D("75"), D("8"), D("2"), D("0"))
     )

@@ -18,12 +18,14 @@ ones differ from those recorded in its comment. Averages and rates are derived w
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import text
 
+from portal.domain.rates import display_rate, two_places
+from portal.domain.rules import MAX_INT8_THRESHOLD_PLACES, Thresholds, scaled_rules
 from portal.extensions import db
 
 VIEW = "course_stats"
@@ -42,26 +44,27 @@ COLUMNS = (
 )
 
 
-def _hundredths(value: Decimal) -> int:
-    return int((Decimal(value) * 100).to_integral_value(rounding=ROUND_HALF_UP))
+# The view was first defined (migration 0002) with thresholds in hundredths of a percent.
+_BASE_SCALE = 10_000
 
 
 def thresholds_from_config() -> dict[str, int]:
-    """Return the thresholds the statistics use, in hundredths (80 % -> 8000, 1.5 h -> 150)."""
-    config = current_app.config
-    return {
-        "warning": _hundredths(config["WARNING_THRESHOLD"]),
-        "mahroom": _hundredths(config["MAHROOM_THRESHOLD"]),
-        "tasdiq": _hundredths(config["TASDIQ_THRESHOLD"]),
-        "min_held": _hundredths(config["ATTENDANCE_MIN_HELD_HOURS"]),
-    }
+    """Return the thresholds the statistics use: the scan's exact integer form
+    (``portal.domain.rules.scaled_rules``), in at least hundredths of a percent
+    (80 % -> warning 8000 over scale 10000; 1.5 h -> min_held 150)."""
+    rules = scaled_rules(Thresholds.from_config(current_app.config))
+    lift = max(1, _BASE_SCALE // rules["scale"])
+    return {name: value if name == "min_held" else value * lift for name, value in rules.items()}
 
 
-def stats_select(warning: int, mahroom: int, tasdiq: int, min_held: int) -> str:
-    """Return the SELECT computing ``course_stats`` for thresholds in hundredths (same SQL on both databases)."""
-    for value in (warning, mahroom, tasdiq, min_held):
+def stats_select(warning: int, mahroom: int, tasdiq: int, min_held: int, scale: int = _BASE_SCALE) -> str:
+    """Return the SELECT computing ``course_stats`` for thresholds in the integer form of
+    ``thresholds_from_config`` (same SQL on both databases)."""
+    for value in (warning, mahroom, tasdiq, min_held, scale):
         if not isinstance(value, int):
-            raise TypeError("thresholds are integer hundredths")
+            raise TypeError("thresholds are integers (see thresholds_from_config)")
+    if scale > 100 * 10**MAX_INT8_THRESHOLD_PLACES:  # products beyond int8: exact NUMERIC on PostgreSQL
+        warning, mahroom, tasdiq, scale = (f"CAST({v} AS NUMERIC)" for v in (warning, mahroom, tasdiq, scale))
     evaluated = f"e.h > 0 AND e.h >= {min_held}"
     return f"""
 SELECT c.id AS course_id, c.code AS code, c.title AS title,
@@ -70,11 +73,11 @@ SELECT c.id AS course_id, c.code AS code, c.title AS title,
        COALESCE(SUM(e.held_hours), 0) AS held_hours,
        COALESCE(SUM(e.absent_hours), 0) AS absent_hours,
        COALESCE(SUM(e.excused_hours), 0) AS excused_hours,
-       COALESCE(SUM(CASE WHEN {evaluated} AND 10000 * (e.h - e.a) < {warning} * e.h
-                          AND 10000 * (e.h - e.a) > {mahroom} * e.h THEN 1 ELSE 0 END), 0) AS at_warning,
-       COALESCE(SUM(CASE WHEN {evaluated} AND 10000 * (e.h - e.a) <= {mahroom} * e.h THEN 1 ELSE 0 END), 0) AS at_mahroom,
+       COALESCE(SUM(CASE WHEN {evaluated} AND {scale} * (e.h - e.a) < {warning} * e.h
+                          AND {scale} * (e.h - e.a) > {mahroom} * e.h THEN 1 ELSE 0 END), 0) AS at_warning,
+       COALESCE(SUM(CASE WHEN {evaluated} AND {scale} * (e.h - e.a) <= {mahroom} * e.h THEN 1 ELSE 0 END), 0) AS at_mahroom,
        COALESCE(SUM(CASE WHEN {evaluated} AND e.x > 0
-                          AND 10000 * (e.h - e.a - e.x) < {tasdiq} * e.h THEN 1 ELSE 0 END), 0) AS at_tasdiq
+                          AND {scale} * (e.h - e.a - e.x) < {tasdiq} * e.h THEN 1 ELSE 0 END), 0) AS at_tasdiq
 FROM courses c
 LEFT JOIN (
     SELECT en.id, en.course_id, en.held_hours, en.absent_hours, en.excused_hours,
@@ -89,7 +92,8 @@ GROUP BY c.id, c.code, c.title
 
 
 def _comment(thresholds: dict[str, int]) -> str:
-    return "thresholds:" + ",".join(f"{k}={thresholds[k]}" for k in sorted(thresholds))
+    shown = {k: v for k, v in thresholds.items() if not (k == "scale" and v == _BASE_SCALE)}
+    return "thresholds:" + ",".join(f"{k}={shown[k]}" for k in sorted(shown))
 
 
 def refresh_course_stats() -> dict[str, Any]:
@@ -129,14 +133,14 @@ def _refresh_postgresql(thresholds: dict[str, int]) -> str:
 
 
 def _decimal(value: Any) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return two_places(Decimal(str(value)))
 
 
 def course_stats(course_id: int | None = None) -> list[dict[str, Any]]:
     """Return the statistics as of the last refresh, by course code; derived values as decimals.
 
     Each row adds ``averageHeldHours`` (per enrolled student) and ``attendanceRate`` (100 ×
-    (held − absent) / held over the course), both rounded half-up to 0.01, or None when undefined.
+    (held − absent) / held over the course), both cut to two places (``portal.domain.rates.two_places``), or None when undefined.
     """
     query = f"SELECT {', '.join(COLUMNS)} FROM {VIEW}"
     params = {}
@@ -163,7 +167,7 @@ def course_stats(course_id: int | None = None) -> list[dict[str, Any]]:
                 "absentHours": absent,
                 "excusedHours": excused,
                 "averageHeldHours": _decimal(held / enrolled) if enrolled else None,
-                "attendanceRate": _decimal(100 * (held - absent) / held) if held else None,
+                "attendanceRate": display_rate(held - absent, held),
                 "atWarning": int(row["at_warning"]),
                 "atMahroom": int(row["at_mahroom"]),
                 "atTasdiq": int(row["at_tasdiq"]),

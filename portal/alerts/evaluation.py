@@ -8,7 +8,6 @@ alert, and only the transaction whose insert won creates its notification.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from portal.domain.messages import AlertFacts
 from portal.domain.rates import HourTotals
-from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate
+from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate, integer_rules
 from portal.models import Alert, Course, Enrollment, Student
 from portal.notifications.fanout import OpenedAlert
 from portal.storage.bulk import insert_rows
@@ -147,26 +146,6 @@ _CANDIDATES_SQL = text(
       ) AS changed
     """
 )
-# Up to 6 decimal places in a threshold keep every product within int8 (hours < 10^8).
-_MAX_THRESHOLD_PLACES = 6
-
-
-def integer_rules(thresholds: Thresholds) -> dict[str, int] | None:
-    """Return the pre-filter's parameters: the thresholds as integers over hundredths of an hour.
-
-    ``100 * (held - absent) < warning * held`` holds exactly when
-    ``scale * (H - A) < W * H``, with H and A the hours in hundredths, ``W = warning * 10^p``
-    and ``scale = 100 * 10^p`` for a threshold of p decimal places (and the same for mahroom
-    and tasdiq); ``held >= min_held`` when ``H >= ceil(100 * min_held)``. None when a
-    threshold has more places than int8 arithmetic can take (the caller evaluates every pair).
-    """
-    kinds = {"warning": thresholds.warning, "mahroom": thresholds.mahroom, "tasdiq": thresholds.tasdiq}
-    places = max(max(0, -int(value.as_tuple().exponent)) for value in kinds.values())
-    if places > _MAX_THRESHOLD_PLACES:
-        return None
-    factor = 10**places
-    rules = {name: int(value * factor) for name, value in kinds.items()}
-    return {**rules, "scale": 100 * factor, "min_held": math.ceil(thresholds.min_held_hours * 100)}
 
 
 @dataclass(frozen=True)

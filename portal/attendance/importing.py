@@ -16,21 +16,13 @@ from typing import IO
 
 from portal import audit
 from portal.attendance import saving
-from portal.domain.records import (
-    ATTENDANCE_FIELDS,
-    COURSE_FIELDS,
-    STUDENT_FIELDS,
-    missing_fields,
-    parse_attendance,
-    parse_course,
-    parse_student,
-)
+from portal.domain.batches import KINDS, REQUIRED_COLUMNS, RowChecker
+from portal.domain.records import missing_fields
 from portal.extensions import db
 from portal.models import Course, Student
 from portal.storage.upsert import upsert
 
 CHUNK_ROWS = 2000
-KINDS = ("students", "courses", "attendance")
 
 
 @dataclass
@@ -116,51 +108,15 @@ def import_csv(
     """Import one CSV file of ``kind`` (students, courses or attendance); return what happened.
 
     Raises ImportFileError when the file as a whole is unreadable; row problems are reported
-    in the result with their line numbers.
+    in the result with their line numbers. Nothing is written when a row is bad, unless
+    ``skip_invalid``.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; expected one of {', '.join(KINDS)}")
     result = ImportResult(kind)
-    required = {"students": STUDENT_FIELDS, "courses": COURSE_FIELDS, "attendance": ATTENDANCE_FIELDS}[kind]
-    # Students' optional columns may be absent from a file; the rest are required.
-    if kind == "students":
-        required = ("student_number", "name")
-    writer = {"students": _write_students, "courses": _write_courses, "attendance": _write_attendance}[kind]
-    parse = {"students": parse_student, "courses": parse_course}.get(kind)
-    latest = saving.latest_allowed_date() if kind == "attendance" else None
     session = db.session
-    chunk: list[tuple[int, object]] = []
-    seen: dict[tuple, int] = {}
     try:
-        for line, row in _rows(stream, required):
-            result.rows_read += 1
-            if "__extra__" in row:
-                result.errors.append(RowError(line, ["more fields than the header has columns"]))
-                continue
-            if kind == "attendance":
-                value, reasons = parse_attendance(row, latest=latest)
-                key = (value.student_number, value.course_code, value.date, value.slot) if value else None
-            else:
-                value, reasons = parse(row)  # type: ignore[misc]
-                key = (value.student_number if kind == "students" else value.code,) if value else None
-            if key is not None:
-                if key in seen:
-                    reasons = [f"duplicates line {seen[key]} (same key)"]
-                    value = None
-                else:
-                    seen[key] = line
-            if reasons:
-                result.errors.append(RowError(line, reasons))
-                continue
-            chunk.append((line, value))
-            if len(chunk) >= CHUNK_ROWS:
-                writer(session, chunk, result, write=skip_invalid or not result.errors)
-                chunk = []
-                if progress:
-                    progress(result)
-            if len(seen) > 2_000_000:
-                seen.clear()  # bound memory on enormous files; the database keeps keys unique anyway
-        writer(session, chunk, result, write=skip_invalid or not result.errors)
+        _check_and_write(stream, result, skip_invalid=skip_invalid, progress=progress)
         if result.errors and not skip_invalid:
             session.rollback()
             result.rows_written = 0
@@ -188,6 +144,38 @@ def import_csv(
     if result.pairs:
         saving.after_attendance_saved(result.pairs)
     return result
+
+
+def _check_and_write(
+    stream: IO[bytes],
+    result: ImportResult,
+    *,
+    skip_invalid: bool,
+    progress: Callable[[ImportResult], None] | None,
+) -> None:
+    """Check every row and write the good ones in chunks (uncommitted); once a row is bad
+    and ``skip_invalid`` is off, later chunks are only checked."""
+    kind = result.kind
+    checker = RowChecker(kind, latest=saving.latest_allowed_date() if kind == "attendance" else None)
+    writer = {"students": _write_students, "courses": _write_courses, "attendance": _write_attendance}[kind]
+    session = db.session
+    chunk: list[tuple[int, object]] = []
+    for line, row in _rows(stream, REQUIRED_COLUMNS[kind]):
+        result.rows_read += 1
+        if "__extra__" in row:
+            result.errors.append(RowError(line, ["more fields than the header has columns"]))
+            continue
+        value, reasons = checker.check(row, line)
+        if reasons:
+            result.errors.append(RowError(line, reasons))
+            continue
+        chunk.append((line, value))
+        if len(chunk) >= CHUNK_ROWS:
+            writer(session, chunk, result, write=skip_invalid or not result.errors)
+            chunk = []
+            if progress:
+                progress(result)
+    writer(session, chunk, result, write=skip_invalid or not result.errors)
 
 
 def _write_students(session, chunk, result: ImportResult, *, write: bool) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import select
 
 from portal.clock import iso_utc, utcnow
+from portal.domain.rates import display_rate
 from portal.extensions import db
 from portal.models import Course, Enrollment, Student
 from portal.queues import get_redis
@@ -35,9 +36,8 @@ def invalidate_students(student_ids: Iterable[int]) -> int:
 
 
 def _rate(part: Decimal, held: Decimal) -> str | None:
-    if not held:
-        return None
-    return str((Decimal(100) * part / held).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    rate = display_rate(part, held)
+    return None if rate is None else str(rate)
 
 
 def build_summaries(student_ids: Sequence[int]) -> dict[int, dict]:
@@ -45,7 +45,7 @@ def build_summaries(student_ids: Sequence[int]) -> dict[int, dict]:
 
     A summary is ``{studentId, studentNumber, name, active, courses: [{courseId, code, title,
     active, held, absent, excused, attendanceRate, presenceRate}], refreshedAt}``; hours and
-    rates are decimal strings (rates rounded half-up to 0.01 for display only).
+    rates are decimal strings (rates rounded down to 0.01, as everywhere (``portal.domain.rates.display_rate``)).
     """
     if not student_ids:
         return {}

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, jsonify, request
 
 from portal.alerts import scan
 from portal.auth import api_user, require_api_role
+from portal.blueprints.json_body import json_body
 from portal.notifications import retry_queue
 from portal.operations import browse
 from portal.periodic import jobs, overview
@@ -38,18 +39,6 @@ def _error(status: int, message: str, **extra):
     return jsonify(body), status
 
 
-def _json_object() -> dict:
-    """Return the request's JSON object, or abort 415 (not JSON) / 400 (malformed, not an object)."""
-    if not request.is_json:
-        abort(415, description="Send a JSON body (Content-Type: application/json).")
-    payload = request.get_json(silent=True)
-    if payload is None and request.get_data(cache=True).strip() != b"null":
-        abort(400, description="The request body is not valid JSON.")
-    if not isinstance(payload, dict):
-        abort(400, description="Expected a JSON object.")
-    return payload
-
-
 def _job_name(payload: dict) -> str:
     name = payload.get("jobName")
     if not isinstance(name, str) or not name.strip():
@@ -76,7 +65,7 @@ def background_jobs():
 @require_api_role()
 def background_jobs_action():
     """Run one ``action`` (see VALID_ACTIONS); a bad request changes nothing."""
-    payload = _json_object()
+    payload = json_body(dict)
     action = payload.get("action")
     if not isinstance(action, str) or not action:
         return _error(400, "'action' is required.", validActions=list(VALID_ACTIONS))
@@ -115,7 +104,7 @@ def background_jobs_action():
 @require_api_role("admin")
 def background_jobs_enable():
     """``{jobName, enabled}``: enable (start) or disable (stop) one job."""
-    payload = _json_object()
+    payload = json_body(dict)
     enabled = payload.get("enabled")
     if not isinstance(enabled, bool):
         abort(400, description="'enabled' is required and must be true or false.")

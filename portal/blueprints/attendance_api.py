@@ -6,7 +6,8 @@ from flask import Blueprint, abort, jsonify, request
 
 from portal.attendance import saving
 from portal.auth import api_user, require_api_role
-from portal.domain.records import ATTENDANCE_FIELDS, parse_attendance
+from portal.blueprints.json_body import json_body
+from portal.domain.batches import RowChecker
 
 bp = Blueprint("attendance_api", __name__, url_prefix="/api")
 
@@ -17,11 +18,7 @@ MAX_RECORDS = 10_000
 @require_api_role("admin")
 def post_attendance():
     """Validate every record, then write them in one transaction; 400 lists every problem."""
-    if not request.is_json:
-        abort(415, description="Send the records as JSON (Content-Type: application/json).")
-    payload = request.get_json(silent=True)
-    if payload is None and request.get_data(cache=True).strip() != b"null":
-        abort(400, description="The request body is not valid JSON.")
+    payload = json_body()
     if isinstance(payload, dict) and isinstance(payload.get("records"), list):
         payload = payload["records"]
     if not isinstance(payload, list):
@@ -30,23 +27,19 @@ def post_attendance():
         abort(400, description="The list of records is empty.")
     if len(payload) > MAX_RECORDS:
         abort(413, description=f"At most {MAX_RECORDS} records per request; got {len(payload)}.")
-    latest = saving.latest_allowed_date()
-    problems, records, seen = [], [], {}
+    checker = RowChecker(
+        "attendance",
+        latest=saving.latest_allowed_date(),
+        place="record",
+        same="student, course, date, slot",
+        known_fields_only=True,
+    )
+    problems, records = [], []
     for index, item in enumerate(payload):
         if not isinstance(item, dict):
             problems.append({"index": index, "errors": ["record must be a JSON object"]})
             continue
-        unknown = sorted(set(item) - set(ATTENDANCE_FIELDS))
-        record, errors = parse_attendance(item, latest=latest)
-        if unknown:
-            errors = errors + [f"unknown field(s) {', '.join(u[:40] for u in unknown[:5])}"]
-            record = None
-        if record is not None:
-            key = (record.student_number, record.course_code, record.date, record.slot)
-            if key in seen:
-                errors, record = [f"duplicates record {seen[key]} (same student, course, date, slot)"], None
-            else:
-                seen[key] = index
+        record, errors = checker.check(item, index)
         if errors:
             problems.append({"index": index, "errors": errors})
         else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from portal.domain.rates import format_percent
+
 KIND_TITLES = {
     "warning": "Attendance warning (ikhtar, اخطار)",
     "mahroom": "Barred from the final exam (mahroom, محروم)",
@@ -36,6 +38,7 @@ def _hours(value: Decimal) -> str:
 def compose(facts: AlertFacts) -> tuple[str, str]:
     """Return ``(subject, body)`` for an alert: the course, the rate, the threshold, what to do."""
     course = f"{facts.course_code} {facts.course_title}"
+    rate, threshold = format_percent(facts.rate), format_percent(facts.threshold)
     subject = f"{KIND_TITLES[facts.kind]}: {course}"
     greeting = f"Dear {facts.student_name} ({facts.student_number}),"
     record = (
@@ -45,21 +48,21 @@ def compose(facts: AlertFacts) -> tuple[str, str]:
     )
     if facts.kind == "warning":
         lines = [
-            f"Your attendance rate in {course} is {facts.rate}%, below the required {facts.threshold}%.",
+            f"Your attendance rate in {course} is {rate}%, below the required {threshold}%.",
             record,
             "This is a warning (ikhtar): attend every remaining session. If your attendance rate "
             "falls to the mahroom limit you will be barred from the final exam (mahroom, محروم).",
         ]
     elif facts.kind == "mahroom":
         lines = [
-            f"Your attendance rate in {course} is {facts.rate}%, at or below the limit of {facts.threshold}%.",
+            f"Your attendance rate in {course} is {rate}%, at or below the limit of {threshold}%.",
             record,
             "You are mahroom (محروم): barred from the final exam of this course. "
             "Contact the academic office at once if you believe your record is wrong.",
         ]
     else:
         lines = [
-            f"Your presence rate in {course} is {facts.rate}%, below {facts.threshold}%, "
+            f"Your presence rate in {course} is {rate}%, below {threshold}%, "
             f"and {_hours(facts.excused)} of your absences are sick or leave hours.",
             record,
             "Tasdiq (تصدیق) is required: bring a certification (medical certificate or approved "

@@ -28,6 +28,12 @@ class HourTotals:
         return self.held - self.absent - self.excused
 
 
+def two_places(value: Decimal) -> Decimal:
+    """Return ``value`` cut to two decimal places, rounded *down*: the one display rule of every
+    rate and average the system shows (alerts, letters, pages, the summary cache, the API)."""
+    return value.quantize(CENT, rounding=ROUND_FLOOR)
+
+
 def display_rate(part: Decimal, held: Decimal) -> Decimal | None:
     """Return 100 × part / held rounded *down* to two places, or None when nothing was held.
 
@@ -39,7 +45,14 @@ def display_rate(part: Decimal, held: Decimal) -> Decimal | None:
         return None
     with localcontext() as ctx:
         ctx.prec = 40
-        return (HUNDRED * part / held).quantize(CENT, rounding=ROUND_FLOOR)
+        return two_places(HUNDRED * part / held)
+
+
+def format_percent(value: Decimal) -> str:
+    """Write a rate or threshold as letters and pages show it: at least two places (75 -> "75.00"),
+    more only when the value has them (a configured 79.995 stays "79.995", never "80.00")."""
+    value = Decimal(value)
+    return str(value if value.as_tuple().exponent < -2 else value.quantize(CENT))
 
 
 def attendance_rate(totals: HourTotals) -> Decimal | None:

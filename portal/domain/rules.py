@@ -5,6 +5,7 @@ See docs/rules.md for the rules in plain words with worked examples.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,6 +41,36 @@ class Thresholds:
     def for_kind(self, kind: str) -> Decimal:
         """Return the threshold that ``kind`` is measured against."""
         return {WARNING: self.warning, MAHROOM: self.mahroom, TASDIQ: self.tasdiq}[kind]
+
+
+# Up to 6 decimal places in a threshold keep every product within int8 (hours < 10^8).
+MAX_INT8_THRESHOLD_PLACES = 6
+
+
+def scaled_rules(thresholds: Thresholds) -> dict[str, int]:
+    """Return the thresholds as whole numbers over hours in hundredths, exactly, for SQL.
+
+    ``100 * (held - absent) < warning * held`` holds exactly when
+    ``scale * (H - A) < W * H``, with H and A the hours in hundredths, ``W = warning * 10^p``
+    and ``scale = 100 * 10^p`` for p the most decimal places of any threshold
+    (the same for mahroom and tasdiq); ``held >= min_held`` when ``H >= ceil(100 * min_held)``.
+    Every SQL comparison of a rate against a threshold (the scan's pre-filter, the per-course
+    statistics) is written from these numbers, so they count exactly what ``evaluate`` decides.
+    """
+    kinds = {WARNING: thresholds.warning, MAHROOM: thresholds.mahroom, TASDIQ: thresholds.tasdiq}
+    places = max(max(0, -int(value.as_tuple().exponent)) for value in kinds.values())
+    factor = 10**places
+    rules = {name: int(value * factor) for name, value in kinds.items()}
+    return {**rules, "scale": 100 * factor, "min_held": math.ceil(thresholds.min_held_hours * 100)}
+
+
+def integer_rules(thresholds: Thresholds) -> dict[str, int] | None:
+    """Return ``scaled_rules`` when every product fits in int8 (thresholds of at most 6
+    decimal places), else None: the scan then evaluates every pair instead of pre-filtering."""
+    rules = scaled_rules(thresholds)
+    if rules["scale"] > 100 * 10**MAX_INT8_THRESHOLD_PLACES:
+        return None
+    return rules
 
 
 @dataclass(frozen=True)
