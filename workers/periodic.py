@@ -15,7 +15,7 @@ from typing import Any
 from rq import get_current_job
 from rq.utils import import_attribute
 
-from portal.alerts import course_stats, scan
+from portal.alerts import course_stats, scan, scan_runs
 from portal.attendance import summary_cache
 from portal.extensions import db
 from portal.logs import job_log_context
@@ -84,7 +84,7 @@ def run_retry_processor(run_id: int) -> dict[str, Any]:
     return {
         "requeued": retry_queue.requeue_due_deliveries(),
         "notificationsRequeued": fanout.requeue_missing_notifications(),
-        **scan.recover_stalled_batches(),
+        **scan_runs.recover_stalled_batches(),
     }
 
 

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 
 from flask import current_app
-from sqlalchemy import bindparam, case, func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 
 from portal import queues
 from portal.alerts.evaluation import (
@@ -27,13 +27,13 @@ from portal.alerts.evaluation import (
     totals_for_pairs,
     totals_for_student_range,
 )
-from portal.clock import iso_utc, utcnow
+from portal.alerts.scan_runs import finish_run_if_complete, summary_of
+from portal.clock import utcnow
 from portal.domain.rules import Thresholds
 from portal.extensions import db
 from portal.models import JobRun
 from portal.models.alerts import ScanBatch
 from portal.notifications.fanout import OpenedAlert, create_notifications, enqueue_delivery_jobs, enqueue_fanout
-from portal.periodic import runs
 from portal.storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -80,20 +80,6 @@ def student_batches(batch_size: int | None = None) -> list[tuple[int, int]]:
         raise ValueError(f"batch size must be at least 1, got {size}")
     rows = db.session.execute(_BATCHES_SQL, {"size_less_one": size - 1}).all()
     return [(first, last) for first, last in rows]
-
-
-def summary_of(counts: EvaluationCounts, elapsed_ms: int, errors: list[str]) -> dict:
-    """Return a run summary in the API's shape (times in ms and ISO 8601 UTC)."""
-    return {
-        "totalStudentsChecked": counts.students_checked,
-        "alertsOpened": dict(counts.opened),
-        "alertsSuppressed": counts.suppressed,
-        "alertsResolved": counts.resolved,
-        "notificationsQueued": counts.notifications,
-        "executionTime": elapsed_ms,
-        "timestamp": iso_utc(utcnow()),
-        "errors": errors,
-    }
 
 
 def check_pairs(pairs: Sequence[Sequence[int]]) -> dict:
@@ -279,117 +265,3 @@ _MARK_DONE = (
         finished_at=bindparam("b_finished_at"),
     )
 )
-_ANY_QUEUED = (
-    select(ScanBatch.__table__.c.batch_no)
-    .where(ScanBatch.__table__.c.run_id == bindparam("run_id"), ScanBatch.__table__.c.status == "queued")
-    .limit(1)
-)
-
-
-def finish_run_if_complete(run_id: int, traceback_text: str | None = None) -> dict | None:
-    """When no batch of ``run_id`` is still queued, write the run's outcome and summary; return it.
-
-    The summary is summed from the batch rows, so whichever batch finishes last (or both,
-    when two finish together) writes the same numbers. A run already ``success`` is left alone.
-    """
-    session = db.session
-    if session.execute(_ANY_QUEUED, {"run_id": run_id}).first() is not None:
-        session.rollback()  # not the last batch: the usual case, one indexed read
-        return None
-    c = ScanBatch
-    row = session.execute(
-        select(
-            func.count(),
-            func.sum(case((c.status == "queued", 1), else_=0)),
-            func.coalesce(func.sum(c.students_checked), 0),
-            func.coalesce(func.sum(c.warning_opened), 0),
-            func.coalesce(func.sum(c.mahroom_opened), 0),
-            func.coalesce(func.sum(c.tasdiq_opened), 0),
-            func.coalesce(func.sum(c.suppressed), 0),
-            func.coalesce(func.sum(c.resolved), 0),
-            func.coalesce(func.sum(c.notifications_queued), 0),
-        ).where(c.run_id == run_id)
-    ).one()
-    if row[1]:
-        session.rollback()
-        return None
-    errors = [
-        f"batch {n}: {e}"
-        for n, e in session.execute(
-            select(c.batch_no, c.error).where(c.run_id == run_id, c.status == "error").order_by(c.batch_no)
-        )
-    ]
-    counts = EvaluationCounts(
-        students_checked=int(row[2]),
-        opened={"warning": int(row[3]), "mahroom": int(row[4]), "tasdiq": int(row[5])},
-        suppressed=int(row[6]),
-        resolved=int(row[7]),
-        notifications=int(row[8]),
-    )
-    run = session.get(JobRun, run_id)
-    if run is None or run.status == "success":
-        session.rollback()
-        return None
-    now = utcnow()
-    began = run.started_at or run.queued_at or now
-    elapsed_ms = max(0, int((now - began).total_seconds() * 1000))
-    summary = summary_of(counts, elapsed_ms, errors)
-    values = {
-        "status": "error" if errors else "success",
-        "finished_at": now,
-        "duration_ms": elapsed_ms,
-        "summary": summary,
-    }
-    values["error"] = "; ".join(errors)[:4000] if errors else None
-    if errors and traceback_text:
-        values["traceback"] = traceback_text
-    elif not errors:
-        values["traceback"] = None
-    session.execute(update(JobRun).where(JobRun.id == run_id, JobRun.status != "success").values(**values))
-    session.commit()
-    runs.release_execution_lock(run.job_name, run_id)
-    return summary
-
-
-def recover_stalled_batches() -> dict:
-    """Re-run or close the batches of scans under way whose RQ job will never finish them.
-
-    A batch still ``queued`` in the database whose job Redis lost (flushed, restarted) or
-    whose worker died (RQ marks the job abandoned) is enqueued again: a batch may run twice
-    and still open one alert per crossing. A batch whose job failed before it could record
-    why (the database was unreachable) is marked ``error`` with RQ's message, which ends its
-    run as ``error``. Returns ``{"batchesRequeued": n, "batchesFailed": m}``.
-    """
-    session = db.session
-    rows = session.execute(
-        select(ScanBatch.run_id, ScanBatch.batch_no)
-        .join(JobRun, JobRun.id == ScanBatch.run_id)
-        .where(JobRun.status == "running", ScanBatch.status == "queued")
-        .order_by(ScanBatch.run_id, ScanBatch.batch_no)
-    ).all()
-    session.rollback()
-    queues.clean_abandoned_jobs()
-    by_job = {batch_job_id(r.run_id, r.batch_no): (r.run_id, r.batch_no) for r in rows}
-    live = queues.live_job_ids(by_job)
-    requeue, failed_runs, failed = [], set(), 0
-    for job_id, (run_id, batch_no) in by_job.items():
-        if job_id in live:
-            continue
-        failure = queues.failure_of(job_id)
-        if failure is None or "AbandonedJobError" in failure:
-            requeue.append((queues.SCAN_BATCH, (run_id, batch_no), {"job_id": job_id}))
-            continue
-        session.execute(
-            update(ScanBatch)
-            .where(ScanBatch.run_id == run_id, ScanBatch.batch_no == batch_no, ScanBatch.status == "queued")
-            .values(status="error", error=f"its job failed: {failure}"[:2000], finished_at=utcnow())
-        )
-        session.commit()
-        failed_runs.add(run_id)
-        failed += 1
-    if requeue:
-        log.warning("re-enqueuing %d scan batches whose job was lost or abandoned", len(requeue))
-        queues.enqueue_many(queues.THRESHOLDS, requeue)
-    for run_id in sorted(failed_runs):
-        finish_run_if_complete(run_id)
-    return {"batchesRequeued": len(requeue), "batchesFailed": failed}

@@ -91,33 +91,8 @@ def seed(
     rng = random.Random(seed)
     session = db.session
     say = progress or (lambda message: None)
-    titles = (COURSE_TITLES * (courses // len(COURSE_TITLES) + 1))[:courses]
-    course_rows = [
-        {"code": code if i < len(COURSE_TITLES) else f"{code}-{i // len(COURSE_TITLES)}", "title": title}
-        for i, (code, title) in enumerate(titles)
-    ]
-    insert_ignore(session, Course, course_rows, ["code"])
-    course_ids = list(
-        session.execute(select(Course.id).where(Course.code.in_([c["code"] for c in course_rows]))).scalars()
-    )
-    start_number = session.execute(select(func.count()).select_from(Student)).scalar_one()
-    student_rows = []
-    for i in range(students):
-        number = f"S{start_number + i + 1:06d}"
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        student_rows.append(
-            {
-                "student_number": number,
-                "name": f"{first} {last}",
-                "email": f"{number.lower()}@students.university.example",
-                "guardian_email": f"guardian.{number.lower()}@family.example" if rng.random() < 0.6 else None,
-                "active": rng.random() > 0.02,
-                "created_at": utcnow(),
-                "updated_at": utcnow(),
-            }
-        )
-    insert_ignore(session, Student, student_rows, ["student_number"])
-    numbers = [r["student_number"] for r in student_rows]
+    course_ids = _insert_courses(session, courses)
+    numbers = _insert_students(session, rng, students)
     say(f"{students:,} students written")
     today = latest_allowed_date()
     term_start = today - timedelta(days=7 * sessions)
@@ -145,6 +120,39 @@ def seed(
         session.commit()
         say(f"{min(start + 1000, len(numbers)):,}/{len(numbers):,} students' attendance written")
     return {"students": students, "courses": len(course_ids), "enrollments": enrollments, "records": records_written}
+
+
+def _insert_courses(session, courses: int) -> list[int]:
+    """Insert ``courses`` demo courses (titles repeat with a suffix past the list); return their ids."""
+    titles = (COURSE_TITLES * (courses // len(COURSE_TITLES) + 1))[:courses]
+    course_rows = [
+        {"code": code if i < len(COURSE_TITLES) else f"{code}-{i // len(COURSE_TITLES)}", "title": title}
+        for i, (code, title) in enumerate(titles)
+    ]
+    insert_ignore(session, Course, course_rows, ["code"])
+    return list(session.execute(select(Course.id).where(Course.code.in_([c["code"] for c in course_rows]))).scalars())
+
+
+def _insert_students(session, rng: random.Random, students: int) -> list[str]:
+    """Insert ``students`` demo students numbered after those that exist; return their numbers."""
+    start_number = session.execute(select(func.count()).select_from(Student)).scalar_one()
+    student_rows = []
+    for i in range(students):
+        number = f"S{start_number + i + 1:06d}"
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        student_rows.append(
+            {
+                "student_number": number,
+                "name": f"{first} {last}",
+                "email": f"{number.lower()}@students.university.example",
+                "guardian_email": f"guardian.{number.lower()}@family.example" if rng.random() < 0.6 else None,
+                "active": rng.random() > 0.02,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        )
+    insert_ignore(session, Student, student_rows, ["student_number"])
+    return [r["student_number"] for r in student_rows]
 
 
 def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: date) -> list[dict]:

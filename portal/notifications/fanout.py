@@ -110,8 +110,6 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     queued = QueuedDeliveries()
     if not alerts:
         return queued
-    config = current_app.config
-    smtp_on, webhook_url = bool(config.get("SMTP_URL")), config.get("WEBHOOK_URL") or ""
     texts = {a.alert_id: compose(a.facts) for a in alerts}
     by_alert = {a.alert_id: a for a in alerts}
     rows = [
@@ -127,13 +125,44 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
         for a in alerts
     ]
     inserted = insert_rows(session, Notification.__table__, rows, ("id", "alert_id"), conflict_index=("alert_id",))
-    notification_ids = {alert_id: nid for nid, alert_id in inserted}
-    queued.notifications = len(notification_ids)
+    notification_alerts = {nid: by_alert[alert_id] for nid, alert_id in inserted}
+    queued.notifications = len(notification_alerts)
+    delivery_rows, job_queue = _delivery_rows(notification_alerts, now)
+    ids_by_job: dict[str, list[int]] = defaultdict(list)
+    inbox_rows = []
+    returning = ("id", "notification_id", "channel", "job_id")
+    for did, nid, channel, job_id in insert_rows(session, Delivery.__table__, delivery_rows, returning):
+        if channel == "inbox":
+            alert = notification_alerts[nid]
+            subject, body = texts[alert.alert_id]
+            inbox_rows.append(
+                {
+                    "student_id": alert.student_id,
+                    "delivery_id": did,
+                    "subject": subject[:300],
+                    "body": body,
+                    "urgent": alert.facts.kind == "mahroom",
+                    "created_at": now,
+                }
+            )
+        elif job_id:
+            ids_by_job[job_id].append(did)
+    insert_rows(session, InboxMessage.__table__, inbox_rows)
+    queued.jobs = [(job_queue[job_id], job_id, sorted(ids)) for job_id, ids in ids_by_job.items()]
+    return queued
 
+
+def _delivery_rows(notification_alerts: dict[int, OpenedAlert], now: datetime) -> tuple[list[dict], dict[str, str]]:
+    """The delivery rows of new notifications (by id), and the queue of each delivery job id.
+
+    Inbox deliveries are sent already, unconfigured or address-less channels skipped; the rest
+    wait in jobs of ``DELIVERY_CHUNK``, mahroom on the urgent queue.
+    """
+    config = current_app.config
+    smtp_on, webhook_url = bool(config.get("SMTP_URL")), config.get("WEBHOOK_URL") or ""
     delivery_rows: list[dict] = []
     pending: dict[str, list[dict]] = defaultdict(list)
-    for alert_id, nid in notification_ids.items():
-        alert = by_alert[alert_id]
+    for nid, alert in notification_alerts.items():
         for channel, recipient, skip in _recipients(alert, smtp_on, webhook_url):
             row = {
                 "notification_id": nid,
@@ -164,31 +193,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
             job_queue[job_id] = queue_name
             for row in rows_for_queue[start : start + DELIVERY_CHUNK]:
                 row["job_id"] = job_id
-
-    ids_by_job: dict[str, list[int]] = defaultdict(list)
-    inbox_rows = []
-    nid_to_alert = {nid: by_alert[aid] for aid, nid in notification_ids.items()}
-    returning = ("id", "notification_id", "channel", "job_id")
-    if delivery_rows:
-        for did, nid, channel, job_id in insert_rows(session, Delivery.__table__, delivery_rows, returning):
-            if channel == "inbox":
-                alert = nid_to_alert[nid]
-                subject, body = texts[alert.alert_id]
-                inbox_rows.append(
-                    {
-                        "student_id": alert.student_id,
-                        "delivery_id": did,
-                        "subject": subject[:300],
-                        "body": body,
-                        "urgent": alert.facts.kind == "mahroom",
-                        "created_at": now,
-                    }
-                )
-            elif job_id:
-                ids_by_job[job_id].append(did)
-    insert_rows(session, InboxMessage.__table__, inbox_rows)
-    queued.jobs = [(job_queue[job_id], job_id, sorted(ids)) for job_id, ids in ids_by_job.items()]
-    return queued
+    return delivery_rows, job_queue
 
 
 def enqueue_delivery_jobs(queued: QueuedDeliveries) -> int:
