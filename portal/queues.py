@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Worker
 from rq_scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -280,3 +280,55 @@ def remove_job(job_id: str) -> bool:
         return False
     job.delete(remove_from_queue=True)
     return True
+
+
+# --- what RQ holds, read once for the dashboard, health and metrics ------------------------
+
+
+def queue_snapshot(connection: Redis | None = None) -> list[dict[str, Any]]:
+    """Return per queue ``{name, length, started, failed, scheduled, oldestEnqueuedAt}``, most
+    urgent first (``oldestEnqueuedAt``: naive UTC of the job waiting longest, or None)."""
+    result = []
+    for queue in all_queues(connection):
+        oldest = None
+        first = queue.get_job_ids(0, 0)
+        if first:
+            job = queue.fetch_job(first[0])
+            if job is not None and job.enqueued_at is not None:
+                oldest = job.enqueued_at.replace(tzinfo=None)
+        result.append(
+            {
+                "name": queue.name,
+                "length": queue.count,
+                "started": queue.started_job_registry.count,
+                "failed": queue.failed_job_registry.count,
+                "scheduled": queue.scheduled_job_registry.count,
+                "oldestEnqueuedAt": oldest,
+            }
+        )
+    return result
+
+
+def live_worker_count(connection: Redis | None = None) -> int:
+    """Return how many RQ workers are alive (registered and not yet expired)."""
+    return len(Worker.all(connection=connection or get_redis()))
+
+
+def worker_snapshot(connection: Redis | None = None) -> list[dict[str, Any]]:
+    """Return per live worker ``{name, state, queues, currentJob, lastHeartbeat, successful, failed}``
+    sorted by name (``state`` as a string: busy, idle, ...; ``lastHeartbeat`` as RQ gives it)."""
+    result = []
+    for worker in Worker.all(connection=connection or get_redis()):
+        state = worker.get_state()
+        result.append(
+            {
+                "name": worker.name,
+                "state": str(getattr(state, "value", state)),
+                "queues": worker.queue_names(),
+                "currentJob": worker.get_current_job_id(),
+                "lastHeartbeat": worker.last_heartbeat,
+                "successful": worker.successful_job_count,
+                "failed": worker.failed_job_count,
+            }
+        )
+    return sorted(result, key=lambda w: w["name"])

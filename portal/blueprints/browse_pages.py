@@ -18,7 +18,7 @@ def notifications():
     page, per_page = browse.page_args(request.args)
     filters = browse.notification_filters(request.args)
     return render_template(
-        "pages/notifications.html",
+        "browse/notifications.html",
         notifications=browse.notifications_page(page=page, per_page=per_page, **filters),
         filters=filters,
     )
@@ -32,7 +32,7 @@ def at_risk():
     course = (request.args.get("course") or "").strip()[:32] or None
     students = browse.at_risk_students(course, page, per_page) if course else None
     return render_template(
-        "pages/at_risk.html",
+        "browse/at_risk.html",
         stats=course_stats.course_stats(),
         open_alerts={row["code"]: row for row in browse.courses_with_open_alerts()},
         course=course,
@@ -48,7 +48,7 @@ def audit_log():
     page, per_page = browse.page_args(request.args)
     filters = browse.audit_filters(request.args)
     return render_template(
-        "pages/audit.html",
+        "browse/audit.html",
         entries=browse.audit_page(page=page, per_page=per_page, **filters),
         filters=filters,
         actions=browse.audit_actions(),

@@ -33,7 +33,7 @@ def index():
     context = {"jobs": statuses, "health": health.system_health(statuses)}
     for part in ("queues", "retry"):
         context.update(_live_context(part))
-    return render_template("pages/dashboard.html", **context)
+    return render_template("dashboard/index.html", **context)
 
 
 @bp.get("/live/<part>")
@@ -42,7 +42,7 @@ def live(part: str):
     """One live part of the dashboard as an HTML fragment (polled every few seconds)."""
     if part not in LIVE_PARTS:
         abort(404)
-    return render_template(f"live/{part}.html", **_live_context(part))
+    return render_template(f"dashboard/live/{part}.html", **_live_context(part))
 
 
 @bp.get("/jobs/<name>")
@@ -53,7 +53,7 @@ def job(name: str):
         abort(404, description=f"There is no job named {name!r}.")
     page, per_page = browse.page_args(request.args)
     return render_template(
-        "pages/job.html",
+        "dashboard/job.html",
         job=jobs.job_status(name),
         runs=browse.job_runs_page(name, page, per_page),
         chart=browse.run_chart(name),
@@ -67,7 +67,7 @@ def job_runs_live(name: str):
     if name not in jobs.job_names():
         abort(404)
     return render_template(
-        "live/runs.html", job={"name": name}, runs=browse.job_runs_page(name, 1, browse.DEFAULT_PER_PAGE)
+        "dashboard/live/runs.html", job={"name": name}, runs=browse.job_runs_page(name, 1, browse.DEFAULT_PER_PAGE)
     )
 
 

@@ -19,7 +19,7 @@ def index():
     page, per_page = browse.page_args(request.args)
     filters = browse.delivery_filters(request.args)
     return render_template(
-        "pages/retry.html",
+        "retry/index.html",
         deliveries=browse.retry_deliveries(page=page, per_page=per_page, **filters),
         filters=filters,
         summary=retry_queue.retry_queue_status(),
@@ -69,7 +69,7 @@ def cancel(delivery_id: int):
 @require_page_role("admin")
 def confirm_clear():
     """Ask for confirmation, saying how many pending deliveries clearing would cancel."""
-    return render_template("pages/retry_clear.html", summary=retry_queue.retry_queue_status())
+    return render_template("retry/clear.html", summary=retry_queue.retry_queue_status())
 
 
 @bp.post("/clear")

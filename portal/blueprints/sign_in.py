@@ -26,7 +26,7 @@ def login():
         if wait:
             audit.record(username, "sign_in", outcome="throttled", source="page", ip=address, commit=True)
             flash(f"Too many failed sign-ins. Try again in {max(wait // 60, 1)} minute(s).", "error")
-            return render_template("pages/login.html", form=form), 429
+            return render_template("auth/login.html", form=form), 429
         user = auth.authenticate(username, form.password.data)
         if user is None:
             auth.record_failed_sign_in(username, address)
@@ -45,7 +45,7 @@ def login():
             return redirect(next_url or url_for("dashboard.index"))
     elif request.method == "POST":
         status = 400
-    return render_template("pages/login.html", form=form), status
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.post("/logout")

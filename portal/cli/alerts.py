@@ -6,13 +6,12 @@ import json
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
+from portal.alerts import listing
+from portal.alerts.scan import run_threshold_check
 from portal.cli.connectivity import needs_database
 from portal.cli.operator import cli_actor
-from portal.clock import iso_utc
-from portal.extensions import db
-from portal.models import Alert, Course, Student
+from portal.notifications.retry_queue import clear_retry_queue, retry_queue_status
 
 
 @click.group("thresholds")
@@ -27,8 +26,6 @@ def thresholds_group() -> None:
 @needs_database
 def check_command(dry_run: bool, as_json: bool) -> None:
     """Check every active student now, in this process (deliveries still go through RQ)."""
-    from portal.alerts.scan import run_threshold_check
-
     summary = run_threshold_check(dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -59,37 +56,17 @@ def alerts_group() -> None:
 @needs_database
 def list_command(as_json: bool, status: str | None) -> None:
     """List alerts, oldest first."""
-    query = (
-        select(Alert, Student.student_number, Course.code)
-        .join(Student, Student.id == Alert.student_id)
-        .join(Course, Course.id == Alert.course_id)
-        .order_by(Alert.id)
-        .execution_options(yield_per=2000)
-    )
-    if status:
-        query = query.where(Alert.status == status)
     first = True
     if as_json:
         click.echo("[", nl=False)
-    for alert, number, code in db.session.execute(query).tuples():
-        item = {
-            "id": alert.id,
-            "studentNumber": number,
-            "courseCode": code,
-            "kind": alert.kind,
-            "status": alert.status,
-            "suppressed": bool(alert.suppressed),
-            "openedAt": iso_utc(alert.opened_at),
-            "resolvedAt": iso_utc(alert.resolved_at),
-            "rate": str(alert.rate),
-            "threshold": str(alert.threshold),
-        }
+    for item in listing.iter_alerts(status):
         if as_json:
             click.echo(("" if first else ",") + "\n  " + json.dumps(item), nl=False)
         else:
             flag = " (suppressed)" if item["suppressed"] else ""
             click.echo(
-                f"{number}\t{code}\t{alert.kind}{flag}\t{alert.status}\t{item['rate']}%\t{item['openedAt']}\t{item['resolvedAt'] or ''}"
+                f"{item['studentNumber']}\t{item['courseCode']}\t{item['kind']}{flag}\t{item['status']}\t"
+                f"{item['rate']}%\t{item['openedAt']}\t{item['resolvedAt'] or ''}"
             )
         first = False
     if as_json:
@@ -107,8 +84,6 @@ def retry_queue_group() -> None:
 @needs_database
 def status_command(as_json: bool) -> None:
     """Show how many deliveries wait for a retry, by alert kind and attempts made."""
-    from portal.notifications.retry_queue import retry_queue_status
-
     status = retry_queue_status()
     if as_json:
         click.echo(json.dumps(status))
@@ -124,8 +99,6 @@ def status_command(as_json: bool) -> None:
 @needs_database
 def clear_command(yes: bool) -> None:
     """Cancel every delivery waiting for a retry and remove their scheduled jobs (audit-logged)."""
-    from portal.notifications.retry_queue import clear_retry_queue, retry_queue_status
-
     waiting = retry_queue_status()["totalPending"]
     if not waiting:
         click.echo("The retry queue is empty.")

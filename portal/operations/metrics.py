@@ -199,8 +199,6 @@ def _redis_metrics() -> Iterator[Metric]:
 
 
 def _rq_metrics(connection) -> list[Metric]:
-    from rq import Worker
-
     connection.ping()
     waiting = GaugeMetricFamily(f"{PREFIX}_queue_jobs", "Jobs waiting in each RQ queue.", labels=["queue"])
     registries = GaugeMetricFamily(
@@ -208,17 +206,15 @@ def _rq_metrics(connection) -> list[Metric]:
         "Jobs in each queue's registries: started (running), scheduled (delayed retries), failed.",
         labels=["queue", "registry"],
     )
-    for queue in queues.all_queues(connection):
-        waiting.add_metric([queue.name], queue.count)
-        registries.add_metric([queue.name, "started"], queue.started_job_registry.count)
-        registries.add_metric([queue.name, "scheduled"], queue.scheduled_job_registry.count)
-        registries.add_metric([queue.name, "failed"], queue.failed_job_registry.count)
+    for queue in queues.queue_snapshot(connection):
+        waiting.add_metric([queue["name"]], queue["length"])
+        for registry in ("started", "scheduled", "failed"):
+            registries.add_metric([queue["name"], registry], queue[registry])
 
     workers = GaugeMetricFamily(f"{PREFIX}_workers", "Live RQ workers by state (busy, idle, ...).", labels=["state"])
     by_state: dict[str, int] = {"busy": 0, "idle": 0}
-    for worker in Worker.all(connection=connection):
-        state = str(getattr(worker.get_state(), "value", worker.get_state()))
-        by_state[state] = by_state.get(state, 0) + 1
+    for worker in queues.worker_snapshot(connection):
+        by_state[worker["state"]] = by_state.get(worker["state"], 0) + 1
     for state, count in sorted(by_state.items()):
         workers.add_metric([state], count)
     alive = GaugeMetricFamily(f"{PREFIX}_workers_alive", "Live RQ workers (any state).")

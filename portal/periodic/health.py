@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from redis.exceptions import RedisError
-from rq import Worker
 from sqlalchemy.exc import SQLAlchemyError
 
 from portal import queues
@@ -31,7 +30,7 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
     try:
         connection = queues.get_redis()
         connection.ping()
-        workers = len(Worker.all(connection=connection))
+        workers = queues.live_worker_count(connection)
         scheduler_ok = queues.scheduler_alive(connection)
     except (RedisError, OSError) as exc:
         redis_ok = False
@@ -73,44 +72,13 @@ def queue_info() -> list[dict[str, Any]]:
     """Return per queue ``{name, length, oldestJobAgeSeconds, started, failed, scheduled}``."""
     now = utcnow()
     result = []
-    for queue in queues.all_queues():
-        oldest_age = None
-        first = queue.get_job_ids(0, 0)
-        if first:
-            job = queue.fetch_job(first[0])
-            if job is not None and job.enqueued_at is not None:
-                oldest_age = max(0, int((now - _naive(job.enqueued_at)).total_seconds()))
-        result.append(
-            {
-                "name": queue.name,
-                "length": queue.count,
-                "oldestJobAgeSeconds": oldest_age,
-                "started": queue.started_job_registry.count,
-                "failed": queue.failed_job_registry.count,
-                "scheduled": queue.scheduled_job_registry.count,
-            }
-        )
+    for queue in queues.queue_snapshot():
+        oldest = queue.pop("oldestEnqueuedAt")
+        queue["oldestJobAgeSeconds"] = None if oldest is None else max(0, int((now - oldest).total_seconds()))
+        result.append(queue)
     return result
 
 
 def worker_info() -> list[dict[str, Any]]:
     """Return per live worker ``{name, state, queues, currentJob, lastHeartbeat, successful, failed}``."""
-    result = []
-    for worker in Worker.all(connection=queues.get_redis()):
-        current = worker.get_current_job_id()
-        result.append(
-            {
-                "name": worker.name,
-                "state": worker.get_state(),
-                "queues": worker.queue_names(),
-                "currentJob": current,
-                "lastHeartbeat": iso_utc(worker.last_heartbeat),
-                "successful": worker.successful_job_count,
-                "failed": worker.failed_job_count,
-            }
-        )
-    return sorted(result, key=lambda w: w["name"])
-
-
-def _naive(moment):
-    return moment.replace(tzinfo=None) if moment.tzinfo is not None else moment
+    return [{**worker, "lastHeartbeat": iso_utc(worker["lastHeartbeat"])} for worker in queues.worker_snapshot()]
