@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
+from rq import get_current_job
+from rq.logutils import ColorizingStreamHandler
 
 JOB_FIELDS = ("job_id", "job_name", "run_id")
 # RQ installs these on its own loggers when nothing handles them yet; once ours is on the
@@ -59,8 +61,6 @@ def job_log_context(job_name: str, run_id: int | None = None) -> Iterator[JobLog
 
 def current_job_fields() -> dict[str, Any]:
     """Return ``{job_id, job_name, run_id}`` for the code running now (values None outside a job)."""
-    from rq import get_current_job
-
     job = get_current_job()
     ctx = _current.get()
     job_name = ctx.job_name if ctx is not None else None
@@ -193,7 +193,6 @@ def configure_logging(app: Flask) -> logging.Handler:
     else:
         handler.setFormatter(make_formatter(log_format))
     root.setLevel(level)
-    from rq.logutils import ColorizingStreamHandler
 
     for name in RQ_LOGGERS:
         logger = logging.getLogger(name)

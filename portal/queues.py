@@ -10,12 +10,17 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import UTC
 from typing import Any
 
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.registry import StartedJobRegistry
+from rq.results import Result
 from rq_scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -206,8 +211,6 @@ def enqueue_at(queue_name: str, when, func: str, *args: Any, job_id: str | None 
     Fired by workers running ``--with-scheduler``. RQ reads a naive datetime as server-local
     time, so ``when`` is made explicitly UTC here.
     """
-    from datetime import UTC
-
     options.setdefault("result_ttl", RESULT_TTL_SECONDS)
     options.setdefault("failure_ttl", FAILURE_TTL_SECONDS)
     if when.tzinfo is None:
@@ -217,8 +220,6 @@ def enqueue_at(queue_name: str, when, func: str, *args: Any, job_id: str | None 
 
 def live_job_ids(job_ids: Iterable[str]) -> set[str]:
     """Return those of ``job_ids`` whose RQ job is still waiting, scheduled or running."""
-    from rq.job import Job
-
     ids = [job_id for job_id in dict.fromkeys(job_ids) if job_id]
     live: set[str] = set()
     connection = get_redis()
@@ -240,8 +241,6 @@ def clean_abandoned_jobs(connection: Redis | None = None) -> None:
     RQ does this in every worker's maintenance pass (every 10 minutes); the retry processor
     calls it first so a job abandoned by a killed worker stops counting as live at once.
     """
-    from rq.registry import StartedJobRegistry
-
     connection = connection or get_redis()
     for name in QUEUE_NAMES:
         StartedJobRegistry(name, connection=connection).cleanup()
@@ -252,10 +251,6 @@ def failure_of(job_id: str) -> str | None:
 
     A job whose worker died reads ``...AbandonedJobError...``; a job Redis lost reads ``None``.
     """
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-    from rq.results import Result
-
     try:
         job = Job.fetch(job_id, connection=get_redis())
     except NoSuchJobError:
@@ -271,9 +266,6 @@ def failure_of(job_id: str) -> str | None:
 
 def remove_job(job_id: str) -> bool:
     """Delete job ``job_id`` from Redis (its queue, the scheduled registry); True when it existed."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
     try:
         job = Job.fetch(job_id, connection=get_redis())
     except NoSuchJobError:

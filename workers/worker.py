@@ -24,7 +24,10 @@ from __future__ import annotations
 import logging
 
 from rq import SimpleWorker
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import configure_mappers
 
+from portal.extensions import db
 from portal.queues import register_queues
 from workers.context import worker_app
 
@@ -35,11 +38,6 @@ def _warm_up() -> None:
     """Build the app, configure the ORM mappers and open one database connection before the
     first job, so the first job does not pay for them (a warning if the database is down: the
     jobs connect on their own once it is up)."""
-    from sqlalchemy.exc import SQLAlchemyError
-    from sqlalchemy.orm import configure_mappers
-
-    from portal.extensions import db
-
     app = worker_app()
     with app.app_context():
         configure_mappers()

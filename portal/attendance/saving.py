@@ -16,6 +16,8 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from portal import audit
+from portal.alerts.scan import enqueue_immediate_checks
+from portal.attendance.summary_cache import invalidate_students
 from portal.clock import utcnow
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
@@ -196,9 +198,6 @@ def after_attendance_saved(pairs: set[Pair]) -> None:
     """
     if not pairs:
         return
-    from portal.alerts.scan import enqueue_immediate_checks
-    from portal.attendance.summary_cache import invalidate_students
-
     try:
         invalidate_students({sid for sid, _ in pairs})
         enqueue_immediate_checks(sorted(pairs))

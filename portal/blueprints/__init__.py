@@ -5,6 +5,20 @@ from __future__ import annotations
 from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 
+from portal.auth import login_manager
+from portal.blueprints.admin_api import bp as admin_api
+from portal.blueprints.attendance_api import bp as attendance_api
+from portal.blueprints.browse_pages import bp as browse_pages
+from portal.blueprints.dashboard import bp as dashboard
+from portal.blueprints.openapi import bp as openapi
+from portal.blueprints.ops import bp as ops
+from portal.blueprints.retry_pages import bp as retry_pages
+from portal.blueprints.sign_in import bp as sign_in
+from portal.blueprints.template_helpers import register_template_helpers
+from portal.errors import error_response
+from portal.forms import init_csrf
+from portal.operations.browse import InvalidQuery
+
 # No inline script or style anywhere: the pages load portal/static/* only.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -14,22 +28,12 @@ CONTENT_SECURITY_POLICY = (
 
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint and bind the auth extensions."""
-    from portal.auth import login_manager
-    from portal.blueprints.admin_api import bp as admin_api
-    from portal.blueprints.attendance_api import bp as attendance_api
-    from portal.blueprints.browse_pages import bp as browse_pages
-    from portal.blueprints.dashboard import bp as dashboard
-    from portal.blueprints.ops import bp as ops
-    from portal.blueprints.retry_pages import bp as retry_pages
-    from portal.blueprints.sign_in import bp as sign_in
-    from portal.blueprints.template_helpers import register_template_helpers
-    from portal.forms import init_csrf
-
     login_manager.init_app(app)
     init_csrf(app)
     app.register_blueprint(attendance_api)
     app.register_blueprint(ops)
     app.register_blueprint(admin_api)
+    app.register_blueprint(openapi)
     app.register_blueprint(sign_in)
     app.register_blueprint(dashboard)
     app.register_blueprint(retry_pages)
@@ -40,9 +44,6 @@ def register_blueprints(app: Flask) -> None:
 
 
 def _register_csrf_error(app: Flask) -> None:
-    from portal.errors import error_response
-    from portal.operations.browse import InvalidQuery
-
     @app.errorhandler(InvalidQuery)
     def invalid_query(exc: InvalidQuery):
         return error_response(400, str(exc))

@@ -2,14 +2,14 @@
 
 from flask import Flask
 
+from portal.cli.alerts import alerts_group, retry_queue_group, thresholds_group
+from portal.cli.data import demo_group, import_command
+from portal.cli.jobs import jobs_group
+from portal.cli.people import check_command, tokens_group, users_group
+
 
 def register_commands(app: Flask) -> None:
     """Add the project's command groups to ``flask --app wsgi``."""
-    from portal.cli.alerts import alerts_group, retry_queue_group, thresholds_group
-    from portal.cli.data import demo_group, import_command
-    from portal.cli.jobs import jobs_group
-    from portal.cli.people import check_command, tokens_group, users_group
-
     for command in (
         import_command,
         demo_group,

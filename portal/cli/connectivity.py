@@ -9,6 +9,7 @@ import click
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from portal.extensions import db
@@ -16,8 +17,6 @@ from portal.queues import RedisUnavailable, check_redis
 
 
 def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is reported as it is

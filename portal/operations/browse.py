@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from portal.attendance.summary_cache import get_summary
 from portal.clock import iso_utc
 from portal.extensions import db
 from portal.models import Alert, AuditLog, Course, Delivery, JobRun, Notification, Student
-from portal.models.alerts import ALERT_KINDS, CHANNELS
+from portal.models.alerts import ALERT_KINDS, CHANNELS, DELIVERY_STATUSES
+from portal.notifications.retry_queue import list_deliveries
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 200
@@ -86,8 +88,6 @@ def delivery_filters(args: Mapping[str, str]) -> dict[str, Any]:
 
 def notification_filters(args: Mapping[str, str]) -> dict[str, Any]:
     """Return the notifications-log filters: ``type``, ``channel``, delivery ``status``, ``q`` (student number)."""
-    from portal.models.alerts import DELIVERY_STATUSES
-
     return {
         "kind": _choice(args, "type", ALERT_KINDS),
         "channel": _choice(args, "channel", CHANNELS),
@@ -135,8 +135,6 @@ def retry_deliveries(
     page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status="pending", kind=None, attempts=None, channel=None
 ) -> PageOf:
     """Return a page of the retry queue (``pending``: waiting for a retry) or of the ``dead`` deliveries."""
-    from portal.notifications.retry_queue import list_deliveries
-
     result = list_deliveries(
         "waiting" if status == "pending" else status, page, per_page, kind=kind, attempts=attempts, channel=channel
     )
@@ -299,8 +297,6 @@ def courses_with_open_alerts() -> list[dict[str, Any]]:
 
 def current_rates(alerts: list[Alert]) -> dict[tuple[int, int], dict[str, Any]]:
     """Return today's rates of the alerts' (student, course) pairs from the per-student cache."""
-    from portal.attendance.summary_cache import get_summary
-
     rates: dict[tuple[int, int], dict[str, Any]] = {}
     for student_id in {alert.student_id for alert in alerts}:
         summary = get_summary(student_id) or {}
