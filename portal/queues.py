@@ -38,7 +38,7 @@ FAILURE_TTL_SECONDS = 7 * 24 * 3600
 
 # The job functions the workers run, by dotted path (services enqueue by name, never by import:
 # importing ``workers`` from a service would close an import loop through the app factory).
-# tests/test_queues_names.py imports every one of them.
+# tests/test_queue_names.py imports every one of them.
 PERIODIC_DISPATCHER = "workers.periodic.dispatch"
 RUN_THRESHOLD_MONITOR = "workers.periodic.run_threshold_monitor"
 RUN_RETRY_PROCESSOR = "workers.periodic.run_retry_processor"
