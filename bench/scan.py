@@ -1,5 +1,6 @@
 """Benchmarks 1 and 2: the full threshold scan through 2 real RQ workers vs. a per-student
-reference (the seed's approach), then the incremental work (immediate checks, unchanged scan).
+reference (one rate query per student, the way the first version of this system scanned),
+then the incremental work (immediate checks, unchanged scan).
 
     python bench/scan.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --runs 3 --reference
 
@@ -113,7 +114,7 @@ def timed_fanout(app, expected: int, timeout: float = 600) -> tuple[float, dict]
 
 
 def reference_scan(app) -> dict:
-    """The seed's approach without its pauses: batches of 10 students, one rate query per student,
+    """The first version's approach without its pauses: batches of 10 students, one rate query per student,
     each alert change written by its own statement (into a scratch table, rolled back at the end)."""
     from portal.domain.rates import HourTotals
     from portal.domain.rules import Thresholds, alert_changes, evaluate

@@ -7,7 +7,7 @@ their median and minimum wall time, and the CPU milliseconds per scan of each gr
 processes (the 2 workers, every PostgreSQL process, redis-server, this process), read from
 /proc before and after. CPU time varies far less from run to run than wall time on a shared
 2-core machine, so it shows what a change saved even when the wall time is noisy
-(docs/performance.md, "How the hourly scan got under 100 ms").
+(docs/performance.md, "where an unchanged scan's CPU goes").
 """
 
 from __future__ import annotations

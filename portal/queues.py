@@ -172,7 +172,7 @@ class PortalScheduler(Scheduler):
     """rq-scheduler's Scheduler that also writes the portal's heartbeat key on every loop.
 
     ``on_tick`` (when set) runs before each enqueue pass while the scheduler holds its lock,
-    which is where ``schedules.py`` re-syncs the registry with the job states.
+    which is where the scheduler process (``portal/periodic/scheduler.py``) re-syncs the registry with the job states.
     """
 
     on_tick: Callable[[], None] | None = None

@@ -54,7 +54,7 @@ def enqueue_immediate_checks(pairs: Sequence[tuple[int, int]]) -> int:
 # the previous batch's first (strictly after it, so the hops always end), and its last id is
 # the size-th id from its own first (or the last active id). Index-only reads of about two
 # entries per student instead of numbering every student in a window function: ~3 ms instead
-# of ~9 ms at 20,000 students with the workers busy (docs/performance.md, change 10).
+# of ~9 ms at 20,000 students with the workers busy (docs/performance.md, "Why it is built this way").
 _BATCHES_SQL = text(
     """
     WITH RECURSIVE starts(first_id) AS (

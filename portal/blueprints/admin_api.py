@@ -1,4 +1,4 @@
-"""JSON admin API: ``/api/admin/background-jobs`` (the seed's shapes), alerts and the retry queue."""
+"""JSON admin API: ``/api/admin/background-jobs`` (shapes in docs/api.md), alerts and the retry queue."""
 
 from __future__ import annotations
 

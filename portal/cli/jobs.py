@@ -1,4 +1,4 @@
-"""``flask jobs list|status|start|stop|trigger|start-all|stop-all|runs``: the periodic jobs."""
+"""``flask jobs list|status|start|stop|trigger|start-all|stop-all``: the periodic jobs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """System health and the queue/worker views of the dashboard, from RQ itself.
 
-- ``critical``: Redis unreachable, or half or more of the jobs in error.
+- ``critical``: Redis or the database unreachable, or half or more of the jobs in error.
 - ``degraded``: some job in error, no live worker, or no scheduler heartbeat.
 - ``healthy``: otherwise.
 """
