@@ -1,5 +1,6 @@
 """Shared fixtures: a real Redis, a fresh real database per test (SQLite, and PostgreSQL where
-SQL differs), the app, its test client and CLI runner, and an in-process RQ worker."""
+SQL differs), the app, its test client and CLI runner, an in-process RQ worker, bearer
+headers for the admin API, and the fault tests' webhook sink and process groups."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from sqlalchemy import create_engine, text
 
 from portal import create_app
 from portal.extensions import db
+from tests import factories
+from tests.faultkit import Processes, WebhookSink
 from workers import context as worker_context
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,3 +225,46 @@ def run_jobs():
         return worker.successful_job_count + worker.failed_job_count
 
     return run
+
+
+@pytest.fixture
+def admin(app):
+    """Bearer headers of an admin's API token (the admin API tests; a module may define its own)."""
+    return {"Authorization": f"Bearer {factories.token_for(factories.user('admin', 'admin'))}"}
+
+
+@pytest.fixture
+def viewer(app):
+    """Bearer headers of a viewer's API token."""
+    return {"Authorization": f"Bearer {factories.token_for(factories.user('watcher', 'viewer'))}"}
+
+
+# --- the fault tests' real processes and servers (tests/faultkit.py) ---------------------------
+
+
+@pytest.fixture
+def sink():
+    """A webhook sink on loopback that records (and can hold) every POSTed document."""
+    server = WebhookSink()
+    yield server
+    server.close()
+
+
+def _processes(application, tmp_path) -> Processes:
+    return Processes(application.config["SQLALCHEMY_DATABASE_URI"], application.config["REDIS_URL"], tmp_path)
+
+
+@pytest.fixture
+def procs(app, tmp_path):
+    """Workers and schedulers a test starts on the ``app`` fixture's database and Redis; stopped after."""
+    group = _processes(app, tmp_path)
+    yield group
+    group.stop_all()
+
+
+@pytest.fixture
+def pg_procs(pg_app, tmp_path):
+    """The same on the ``pg_app`` fixture's PostgreSQL database."""
+    group = _processes(pg_app, tmp_path)
+    yield group
+    group.stop_all()

@@ -1,6 +1,8 @@
 """Real processes and servers the fault tests break on purpose: redis-server, `rq worker`
 (PortalWorker), the scheduler, a webhook sink that can hold a request, and a TCP proxy that
-can cut the database off. Every wait polls with a deadline; nothing sleeps a fixed time."""
+can cut the database off. Every wait polls with a deadline; nothing sleeps a fixed time.
+
+The fixtures built on these (``sink``, ``procs``, ``pg_procs``) are in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -20,9 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from redis import Redis
+from sqlalchemy import text
+
+from portal.extensions import db
+from portal.models import JobRun
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUES = ("urgent", "thresholds", "notifications", "maintenance")
+MONITOR = "notification-threshold-monitor"
 
 
 def free_port() -> int:
@@ -41,6 +48,18 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def waiting_on_a_lock(engine) -> bool:
+    """True while some PostgreSQL backend waits for a lock (a worker blocked on a row the test holds)."""
+    with engine.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one())
+
+
+def job_run(run_id: int) -> JobRun:
+    """The JobRun row ``run_id`` as the database has it now (read afresh)."""
+    db.session.expire_all()
+    return db.session.get(JobRun, run_id)
 
 
 def descendants(pid: int) -> list[int]:

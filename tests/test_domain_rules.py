@@ -1,4 +1,5 @@
-"""The rates, the three alert rules and the retry policy as plain functions, at every boundary."""
+"""The rates, the three alert rules and the retry policy as plain functions, at every boundary
+(and late records through the saving service, the path that turns records into hour totals)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
+from sqlalchemy import func, select
 
+from portal.alerts.scan import run_threshold_check
 from portal.domain.messages import AlertFacts, compose
 from portal.domain.rates import HourTotals, attendance_rate, presence_rate
 from portal.domain.retry import PERMANENT, TRANSIENT, RetryPolicy, http_failure, smtp_failure
 from portal.domain.rules import Thresholds, alert_changes, evaluate
+from portal.extensions import db
+from portal.models import AttendanceRecord, Enrollment, Student
+from tests import factories
 
 DEFAULT = Thresholds()
 
@@ -61,8 +67,24 @@ def test_tasdiq_needs_presence_below_85_and_some_excused_hours(held, absent, exc
     assert kinds(held, absent, excused) == expected
 
 
-def test_late_counts_as_present_so_late_hours_never_lower_a_rate():
-    # Late hours reach the rules as held-but-not-absent hours.
+def test_late_counts_as_present_so_late_hours_never_lower_a_rate(any_app):
+    # Late records, saved through the service every write path uses, reach the rules as
+    # held-but-not-absent hours: exactly like present ones, never like absent ones.
+    crs = factories.course("CS101")
+    for number, statuses in {"ONTIME": ["present"] * 4, "LATE": ["late"] * 4, "MIXED": ["late", "present"] * 2}.items():
+        factories.attend(factories.student(number, email=None), crs, [*statuses, "absent"])  # 5 two-hour sessions
+    rows = db.session.execute(
+        select(Student.student_number, Enrollment.held_hours, Enrollment.absent_hours, Enrollment.excused_hours).join(
+            Student, Student.id == Enrollment.student_id
+        )
+    ).all()
+    totals = {number: HourTotals(held, absent, excused) for number, held, absent, excused in rows}
+    assert totals == dict.fromkeys(["ONTIME", "LATE", "MIXED"], HourTotals(D("10"), D("2"), D("0")))
+    assert {attendance_rate(t) for t in totals.values()} == {presence_rate(t) for t in totals.values()} == {D("80.00")}
+    assert {number: set(evaluate(t, DEFAULT).holding) for number, t in totals.items()} == dict.fromkeys(totals, set())
+    late = select(func.count()).select_from(AttendanceRecord).where(AttendanceRecord.status == "late")
+    assert db.session.scalar(late) == 6  # stored as late, counted as present
+    assert run_threshold_check()["alertsOpened"] == {"warning": 0, "mahroom": 0, "tasdiq": 0}
     assert kinds("10", "0") == set()
     assert attendance_rate(HourTotals(D("10"), D("0"), D("0"))) == D("100.00")
 

@@ -17,12 +17,11 @@ from portal.extensions import db
 from portal.models import JobRun, Notification
 from portal.models.alerts import ScanBatch
 from portal.periodic import health, jobs
-from tests.faultkit import Processes, TcpProxy, wait_for
+from tests.faultkit import MONITOR, Processes, TcpProxy, job_run, wait_for, waiting_on_a_lock
 from tests.test_scan_concurrency import many_students, one_alert_per_crossing
 from workers.periodic import dispatch, run_retry_processor
 
 pytestmark = pytest.mark.slow
-MONITOR = "notification-threshold-monitor"
 
 
 @pytest.fixture
@@ -34,25 +33,16 @@ def proxy(postgres_url):
 
 
 @pytest.fixture
-def procs(pg_app, proxy, tmp_path):
+def proxied_procs(pg_app, proxy, tmp_path):
+    """Processes whose database connections go through ``proxy``."""
     proxied = make_url(pg_app.config["SQLALCHEMY_DATABASE_URI"]).set(host="127.0.0.1", port=proxy.port)
     group = Processes(proxied.render_as_string(hide_password=False), pg_app.config["REDIS_URL"], tmp_path)
     yield group
     group.stop_all()
 
 
-def _run(run_id: int) -> JobRun:
-    db.session.expire_all()
-    return db.session.get(JobRun, run_id)
-
-
-def _waiting_on_a_lock(engine) -> bool:
-    with engine.connect() as conn:
-        return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one())
-
-
 def test_database_unreachable_mid_batch_writes_nothing_ends_the_run_in_error_and_the_next_run_succeeds(
-    pg_app, postgres_url, proxy, procs
+    pg_app, postgres_url, proxy, proxied_procs
 ):
     many_students(6)
     run = JobRun(job_name=MONITOR, trigger="manual", status="queued", queued_at=utcnow())
@@ -62,8 +52,8 @@ def test_database_unreachable_mid_batch_writes_nothing_ends_the_run_in_error_and
     with engine.connect() as hold:
         dispatch(MONITOR, "manual", run.id)
         hold.execute(text("SELECT * FROM scan_batches WHERE run_id = :r FOR UPDATE"), {"r": run.id})
-        worker = procs.worker()
-        wait_for(lambda: _waiting_on_a_lock(engine), 60, "the batch to reach its bookkeeping update")
+        worker = proxied_procs.worker()
+        wait_for(lambda: waiting_on_a_lock(engine), 60, "the batch to reach its bookkeeping update")
         proxy.cut()  # the worker's connection drops mid-transaction; new ones are refused
         wait_for(lambda: queues.failure_of(batch_job_id(run.id, 0)), 60, "the batch job to fail in RQ")
         hold.rollback()
@@ -83,7 +73,7 @@ def test_database_unreachable_mid_batch_writes_nothing_ends_the_run_in_error_and
         "batchesRequeued": 0,
         "batchesFailed": 1,
     }
-    failed = _run(run.id)
+    failed = job_run(run.id)
     assert failed.status == "error" and failed.error.startswith("batch 0: its job failed: ")
     assert "OperationalError" in failed.error and "Connection refused" in failed.error
     queues.get_scheduler().heartbeat()
@@ -92,9 +82,9 @@ def test_database_unreachable_mid_batch_writes_nothing_ends_the_run_in_error_and
     assert jobs.job_status(MONITOR)["errorMessage"] == failed.error
 
     second = jobs.trigger_job(MONITOR, "alice", "api")  # the worker, reconnected through the proxy
-    wait_for(lambda: _run(second.id).status == "success", 60, "the next run to succeed")
+    wait_for(lambda: job_run(second.id).status == "success", 60, "the next run to succeed")
     assert worker.alive()
     db.session.expire_all()
     assert one_alert_per_crossing() == Counter({1: 18})
-    assert _run(second.id).summary["alertsOpened"] == {"warning": 6, "mahroom": 6, "tasdiq": 6}
+    assert job_run(second.id).summary["alertsOpened"] == {"warning": 6, "mahroom": 6, "tasdiq": 6}
     assert health.system_health()["status"] == "healthy"

@@ -16,18 +16,11 @@ from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import AuditLog, JobRun
 from portal.periodic import jobs, registry, sync
-from tests.faultkit import Processes, wait_for
+from tests.faultkit import wait_for
 
 pytestmark = pytest.mark.slow
 ALL = {job.name for job in registry.PERIODIC_JOBS}
 ENTRY = "audit-log-archival"  # daily at 02:00: its own cron never fires during the test
-
-
-@pytest.fixture
-def procs(pg_app, tmp_path):
-    group = Processes(pg_app.config["SQLALCHEMY_DATABASE_URI"], pg_app.config["REDIS_URL"], tmp_path)
-    yield group
-    group.stop_all()
 
 
 def _outcomes(job_name: str) -> list[str]:
@@ -40,12 +33,12 @@ def _wait_for_a_heartbeat_after(redis, moment: float) -> None:
     wait_for(lambda: float(redis.get(queues.SCHEDULER_HEARTBEAT_KEY) or 0) > moment, 30, "later scheduler passes")
 
 
-def test_two_running_schedulers_enqueue_a_due_job_once_per_tick(pg_app, procs):
+def test_two_running_schedulers_enqueue_a_due_job_once_per_tick(pg_app, pg_procs):
     scheduler = queues.get_scheduler()
     sync.sync_schedule(scheduler, ALL)
     db.session.remove()
-    procs.scheduler("--interval", "1")
-    procs.scheduler("--interval", "1")
+    pg_procs.scheduler("--interval", "1")
+    pg_procs.scheduler("--interval", "1")
     maintenance, redis = queues.get_queue("maintenance"), scheduler.connection
     wait_for(lambda: queues.get_queue("notifications").count >= 2, 60, "both start-up retry passes")
     for tick in range(3):
@@ -59,7 +52,7 @@ def test_two_running_schedulers_enqueue_a_due_job_once_per_tick(pg_app, procs):
         maintenance.remove(ENTRY)
 
 
-def test_two_triggers_at_the_same_moment_run_once_and_record_one_skipped(pg_app, procs, postgres_url):
+def test_two_triggers_at_the_same_moment_run_once_and_record_one_skipped(pg_app, pg_procs, postgres_url):
     old = AuditLog(at=utcnow() - timedelta(days=200), actor="bob", action="job.stop", target="x", source="cli")
     db.session.add(old)
     db.session.commit()
@@ -69,8 +62,8 @@ def test_two_triggers_at_the_same_moment_run_once_and_record_one_skipped(pg_app,
         hold.execute(text("SELECT id FROM audit_log WHERE id = :id FOR UPDATE"), {"id": old.id})
         first = jobs.trigger_job("audit-log-archival", "alice", "api")
         second = jobs.trigger_job("audit-log-archival", "bob", "api")
-        procs.worker("maintenance")
-        procs.worker("maintenance")
+        pg_procs.worker("maintenance")
+        pg_procs.worker("maintenance")
         wait_for(lambda: "skipped" in _outcomes("audit-log-archival"), 60, "one trigger to be skipped")
         hold.rollback()
     engine.dispose()

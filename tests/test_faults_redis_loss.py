@@ -19,7 +19,7 @@ from portal.extensions import db
 from portal.models import Delivery
 from portal.periodic import registry
 from tests import factories
-from tests.faultkit import Processes, RedisServer, WebhookSink, wait_for
+from tests.faultkit import RedisServer, wait_for
 from workers.periodic import run_retry_processor
 
 pytestmark = pytest.mark.slow
@@ -35,20 +35,6 @@ def private_redis(tmp_path):
 @pytest.fixture
 def app_config(private_redis):
     return {"REDIS_URL": private_redis.url}
-
-
-@pytest.fixture
-def sink():
-    server = WebhookSink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def procs(app, tmp_path):
-    group = Processes(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"], tmp_path)
-    yield group
-    group.stop_all()
 
 
 def _mahroom(number: str, course):

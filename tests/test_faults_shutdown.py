@@ -10,23 +10,9 @@ from portal.alerts.scan import run_threshold_check
 from portal.extensions import db
 from portal.models import Delivery
 from tests import factories
-from tests.faultkit import Processes, WebhookSink, wait_for
+from tests.faultkit import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def sink():
-    server = WebhookSink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def procs(app, tmp_path):
-    group = Processes(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"], tmp_path)
-    yield group
-    group.stop_all()
 
 
 def test_sigterm_during_a_delivery_finishes_and_records_it_before_the_worker_exits(app, procs, sink):

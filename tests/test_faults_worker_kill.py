@@ -21,53 +21,17 @@ from portal.models import Delivery, JobRun
 from portal.models.alerts import ScanBatch
 from portal.notifications.retry_queue import requeue_due_deliveries
 from tests import factories
-from tests.faultkit import Processes, WebhookSink, wait_for
+from tests.faultkit import MONITOR, job_run, wait_for, waiting_on_a_lock
 from tests.test_scan_concurrency import many_students, one_alert_per_crossing
 from workers.periodic import dispatch, run_retry_processor
 
 pytestmark = pytest.mark.slow
-MONITOR = "notification-threshold-monitor"
-
-
-@pytest.fixture
-def sink():
-    server = WebhookSink()
-    yield server
-    server.close()
-
-
-def _processes(app, tmp_path) -> Processes:
-    return Processes(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"], tmp_path)
-
-
-@pytest.fixture
-def procs(app, tmp_path):
-    group = _processes(app, tmp_path)
-    yield group
-    group.stop_all()
-
-
-@pytest.fixture
-def pg_procs(pg_app, tmp_path):
-    group = _processes(pg_app, tmp_path)
-    yield group
-    group.stop_all()
 
 
 def _statuses(channel: str) -> list[tuple[str, int]]:
     db.session.expire_all()
     query = select(Delivery.status, Delivery.attempts).where(Delivery.channel == channel).order_by(Delivery.id)
     return [tuple(row) for row in db.session.execute(query)]
-
-
-def _blocked_on_lock(engine) -> bool:
-    with engine.connect() as conn:
-        return bool(conn.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted")).scalar_one())
-
-
-def _run(run_id: int) -> JobRun:
-    db.session.expire_all()
-    return db.session.get(JobRun, run_id)
 
 
 def test_worker_killed_inside_a_scan_batch_is_rerun_by_the_retry_processor_with_one_alert_per_crossing(
@@ -83,7 +47,7 @@ def test_worker_killed_inside_a_scan_batch_is_rerun_by_the_retry_processor_with_
         dispatch(MONITOR, "manual", run.id)  # creates the batch row and enqueues its job
         hold.execute(text("SELECT * FROM scan_batches WHERE run_id = :r FOR UPDATE"), {"r": run.id})
         worker = pg_procs.worker(WEBHOOK_URL=sink.url)
-        wait_for(lambda: _blocked_on_lock(engine), 60, "the batch to wait on the held row")
+        wait_for(lambda: waiting_on_a_lock(engine), 60, "the batch to wait on the held row")
         worker.kill()  # SIGKILL to the worker and its work horse, transaction open
         hold.rollback()
     engine.dispose()
@@ -91,7 +55,7 @@ def test_worker_killed_inside_a_scan_batch_is_rerun_by_the_retry_processor_with_
     db.session.expire_all()
     assert one_alert_per_crossing() == Counter()  # the killed transaction wrote nothing
     assert db.session.get(ScanBatch, (run.id, 0)).status == "queued"
-    assert _run(run.id).status == "running"
+    assert job_run(run.id).status == "running"
 
     # RQ holds the killed job as "started" until its heartbeat lapses (the job timeout, 600 s,
     # plus 60 s: a non-forking worker cannot beat while its job runs); the retry processor,
@@ -104,14 +68,14 @@ def test_worker_killed_inside_a_scan_batch_is_rerun_by_the_retry_processor_with_
             "batchesFailed": 0,
         }
     pg_procs.worker(WEBHOOK_URL=sink.url)
-    wait_for(lambda: _run(run.id).status == "success", 60, "the re-run batch to finish the run")
+    wait_for(lambda: job_run(run.id).status == "success", 60, "the re-run batch to finish the run")
     wait_for(
         lambda: len(sink.documents) >= 20 and not any(s == "pending" for s, _ in _statuses("webhook")), 60, "deliveries"
     )
 
     db.session.expire_all()
     assert one_alert_per_crossing() == Counter({1: 30})
-    assert _run(run.id).summary["alertsOpened"] == {"warning": 10, "mahroom": 10, "tasdiq": 10}
+    assert job_run(run.id).summary["alertsOpened"] == {"warning": 10, "mahroom": 10, "tasdiq": 10}
     assert Counter(sink.alert_ids()) == Counter({alert_id: 1 for alert_id in set(sink.alert_ids())})
     assert _statuses("webhook") == [("sent", 1)] * 20
 

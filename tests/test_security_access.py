@@ -61,7 +61,7 @@ def test_only_the_ops_endpoints_are_public_and_they_only_read(app):
     for endpoint, method, _ in routes(app):
         if endpoint in PUBLIC_ENDPOINTS:
             assert method == "GET", (endpoint, method)
-    assert PUBLIC_ENDPOINTS == {"ops.healthz", "ops.readyz", "ops.metrics"}
+    assert PUBLIC_ENDPOINTS == {"ops.healthz", "ops.readyz", "ops.metrics", "openapi.openapi_document"}
 
 
 def test_every_route_refuses_anonymous_users_even_with_csrf_out_of_the_way(app, no_csrf_client):

@@ -1,7 +1,7 @@
 """``GET /api/openapi.json``: the OpenAPI 3.1 document of the JSON API (public, read-only).
 
-The schemas are in ``portal.blueprints.openapi_spec``; here are the operations, the shared
-error answers and the security schemes. ``docs/api.md`` is the same contract in prose.
+The schemas, examples and security schemes are in ``portal.blueprints.openapi_spec``; here are
+the operations and the shared error answers. ``docs/api.md`` is the same contract in prose.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from portal.blueprints.openapi_spec import (
     DELIVERY_EXAMPLE,
     INFO,
     JOB_EXAMPLE,
+    NOT_READY_EXAMPLE,
     OVERVIEW_EXAMPLE,
     RECORD_EXAMPLE,
     RETRY_EXAMPLE,
@@ -35,8 +36,6 @@ from portal.operations.browse import ALERT_STATUSES, DEFAULT_PER_PAGE, MAX_PER_P
 
 bp = Blueprint("openapi", __name__)
 
-# Reachable without signing in (like the ops endpoints), GET only.
-PUBLIC_ENDPOINTS = frozenset({"openapi.openapi_document"})
 
 READ = [{"bearerToken": []}, {"sessionCookie": []}]
 WRITE = [{"bearerToken": []}, {"sessionCookie": [], "csrfToken": []}]
@@ -339,19 +338,7 @@ PATHS = {
                 "503": answer(
                     "Not ready: `failing` names the checks that failed.",
                     ref("Readiness"),
-                    {
-                        "status": "not ready",
-                        "failing": ["redis"],
-                        "checks": {
-                            "database": {"ok": True},
-                            "redis": {"ok": False, "error": "Redis is not reachable (check REDIS_URL)."},
-                            "migrations": {
-                                "ok": True,
-                                "current": ["0006_enrollment_hundredths"],
-                                "expected": ["0006_enrollment_hundredths"],
-                            },
-                        },
-                    },
+                    NOT_READY_EXAMPLE,
                 ),
             },
         )
@@ -367,7 +354,7 @@ PATHS = {
                 "200": answer("Prometheus text format.", {"type": "string"}, media="text/plain"),
                 "401": {
                     **answer(
-                        "METRICS_TOKEN is set and was not sent.",
+                        "METRICS_TOKEN is set and was not sent (or another token was).",
                         ERROR,
                         failure("Send 'Authorization: Bearer <METRICS_TOKEN>'."),
                     ),

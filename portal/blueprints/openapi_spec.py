@@ -1,4 +1,6 @@
-"""The schemas of the JSON API's OpenAPI 3.1 document, as data (the paths: ``portal.blueprints.openapi``).
+"""The JSON API's OpenAPI 3.1 document as data: schemas, examples, info and security schemes.
+
+The operations are in ``portal.blueprints.openapi``, which serves the document.
 
 Every enum, limit and name is read from the code that enforces it (the actions, the job
 registry, the filters' allowed values, the record limits), so the document cannot drift
@@ -272,9 +274,10 @@ INFO = {
         "text.\n\nAuthentication: a bearer token (`flask --app wsgi tokens create --user NAME` prints it once) "
         "or the portal's session cookie; a session call with an unsafe method also sends `X-CSRFToken` (the "
         "page's `csrf-token` meta tag). A token acts with its user's role: `viewer` may read, `admin` may also "
-        "act.\n\nEvery endpoint answers 405 (with `Allow`) to a method it does not list, 413 to a body larger "
-        "than MAX_CONTENT_LENGTH (default 5 MiB) and 503 when the database is unreachable. Answers are sent "
-        "with `Cache-Control: no-store`. Refused requests change nothing."
+        "act.\n\nEvery path answers 405 (with `Allow`) to a method it does not list; the endpoints that read a "
+        "body answer 413 to one larger than MAX_CONTENT_LENGTH (default 5 MiB); the `/api/admin` and "
+        "`/api/attendance` endpoints answer 503 when the database is unreachable. Answers are sent with "
+        "`Cache-Control: no-store`. Refused requests change nothing."
     ),
 }
 SECURITY_SCHEMES = {
@@ -332,6 +335,13 @@ DELIVERY_EXAMPLE = {
     "status": "pending", "attempts": 2, "nextAttemptAt": "2026-12-01T23:10:00Z",
     "lastAttemptAt": "2026-12-01T22:10:00Z", "lastError": "SMTP 451: try again later", "sentAt": None,
     "createdAt": "2026-12-01T22:00:05Z", "studentNumber": "S1001", "courseCode": "CS101",
+}
+NOT_READY_EXAMPLE = {
+    "status": "not ready", "failing": ["redis"],
+    "checks": {
+        "database": {"ok": True}, "redis": {"ok": False, "error": "Redis is not reachable (check REDIS_URL)."},
+        "migrations": {"ok": True, "current": ["0006_enrollment_hundredths"], "expected": ["0006_enrollment_hundredths"]},
+    },
 }
 # fmt: on
 

@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 
-# Endpoints reachable without signing in (checked by the URL-map test of the portal).
-PUBLIC_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "ops.metrics"})
+# Every endpoint reachable without signing in, GET only (checked by the URL-map tests): the
+# probes, the metrics (which have their own token and network check) and the API's OpenAPI
+# document, which describes the API and holds no data.
+PUBLIC_ENDPOINTS = frozenset({"ops.healthz", "ops.readyz", "ops.metrics", "openapi.openapi_document"})
 
 
 @bp.after_request

@@ -22,6 +22,8 @@ from portal.notifications.retry_queue import list_deliveries
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 200
+# Far past any real list; keeps OFFSET (page x per page) well inside a 64-bit integer.
+MAX_PAGE = 1_000_000
 RETRY_TABS = ("pending", "dead")
 ALERT_STATUSES = ("open", "resolved")
 
@@ -40,7 +42,7 @@ def _whole_number(args: Mapping[str, str], name: str, default: int | None, minim
         raise InvalidQuery(f"'{name}' must be a whole number, got {raw[:20]!r}.") from None
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidQuery(f"'{name}' must be {bound}, got {value}.")
+        raise InvalidQuery(f"'{name}' must be {bound}, got {raw[:20]}.")
     return value
 
 
@@ -55,7 +57,7 @@ def _choice(args: Mapping[str, str], name: str, choices: tuple[str, ...], defaul
 
 def page_args(args: Mapping[str, str]) -> tuple[int, int]:
     """Return ``(page, per_page)`` from ``page`` and ``perPage`` (or ``per_page``) arguments."""
-    page = _whole_number(args, "page", 1, 1)
+    page = _whole_number(args, "page", 1, 1, MAX_PAGE)
     name = "perPage" if "perPage" in args else "per_page"
     per_page = _whole_number(args, name, DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
     return page, per_page
