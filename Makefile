@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: dev test venv venv-dev lint format bench clean
+.PHONY: dev test venv venv-dev catalogs catalogs-extract catalogs-update lint format bench clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,18 @@ $(BIN)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(BIN)/.installed
-venv-dev: $(BIN)/.installed-dev
+venv: $(BIN)/.installed catalogs
+venv-dev: $(BIN)/.installed-dev catalogs
+
+## make catalogs: compile the letters' gettext catalogs (portal/translations/*/LC_MESSAGES/letters.po -> .mo)
+catalogs: $(BIN)/.installed
+	$(BIN)/pybabel compile -d portal/translations -D letters
+
+## make catalogs-extract / catalogs-update: new source texts -> letters.pot -> every letters.po
+catalogs-extract: $(BIN)/.installed
+	$(BIN)/pybabel extract --no-default-keywords -k _p:1c,2 --no-location --omit-header -o portal/translations/letters.pot portal/domain/letters.py
+catalogs-update: catalogs-extract
+	$(BIN)/pybabel update -i portal/translations/letters.pot -d portal/translations -D letters --no-location --width 100
 
 ## make dev: the whole system with demo data at http://127.0.0.1:5000 (Ctrl-C stops it all)
 dev: venv
