@@ -1,17 +1,25 @@
-"""Portal accounts: creating users and their API tokens (the CLI calls these; audit-free today)."""
+"""Portal accounts: creating users; creating, listing and revoking their API tokens (the CLI
+calls these). Token changes are written to the audit log (source ``cli``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from portal.auth import create_token
+from portal import audit
+from portal.auth import create_token, hash_token
+from portal.clock import iso_utc, utcnow
 from portal.extensions import db
-from portal.models import User
-from portal.models.auth import ROLES
+from portal.models import ApiToken, User
+from portal.models.auth import ROLES, TOKEN_SCOPES
 
 MIN_PASSWORD_LENGTH = 10
 MAX_USERNAME_LENGTH = 64
+MAX_TOKEN_NAME_LENGTH = 100
+MAX_EXPIRY_DAYS = 3650
 
 
 class AccountError(ValueError):
@@ -51,12 +59,88 @@ def create_user(username: str, role: str, password: str) -> User:
     return user
 
 
-def create_api_token(username: str, name: str) -> tuple[User, str]:
-    """Create and commit an API token for ``username``; return the user and the token (shown
-    once, stored hashed). Raises AccountError when no such user exists."""
+def check_new_token(scope: str, expires_in_days: int | None, name: str) -> str:
+    """Return ``name`` stripped, or raise AccountError for an unknown scope, a lifetime that is
+    not 1 to ``MAX_EXPIRY_DAYS`` days, or a bad label; changes nothing."""
+    if scope not in TOKEN_SCOPES:
+        raise AccountError(f"must be one of {', '.join(TOKEN_SCOPES)}; got {scope[:20]!r}", "--scope")
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_EXPIRY_DAYS:
+        raise AccountError(f"must be 1 to {MAX_EXPIRY_DAYS} days; got {expires_in_days}", "--expires-in-days")
+    name = name.strip()
+    if not name or len(name) > MAX_TOKEN_NAME_LENGTH:
+        raise AccountError(f"must be 1 to {MAX_TOKEN_NAME_LENGTH} characters", "--name")
+    return name
+
+
+def create_api_token(
+    username: str, name: str, scope: str = "admin", expires_in_days: int | None = None
+) -> tuple[User, str, ApiToken]:
+    """Create and commit an API token for ``username``; return the user, the token (shown
+    once, stored hashed) and its row. Raises AccountError (nothing written) when no such user
+    exists or ``check_new_token`` refuses the scope, the lifetime or the label."""
+    name = check_new_token(scope, expires_in_days, name)
     user = find_user(username)
     if user is None:
         raise AccountError(f"No user named {username!r} (create one with 'flask --app wsgi users create').", "--user")
-    token = create_token(user, name)
+    expires_at = None if expires_in_days is None else utcnow().replace(microsecond=0) + timedelta(days=expires_in_days)
+    token = create_token(user, name, scope, expires_at)
+    row = db.session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).scalar_one()
+    details = {"scope": scope, "expiresAt": iso_utc(expires_at), "name": name}
+    audit.record("cli", "token_create", f"token:{row.id}", details={"user": user.username, **details}, source="cli")
     db.session.commit()
-    return user, token
+    return user, token, row
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """One token as ``flask tokens list`` shows it (never the token itself)."""
+
+    id: int
+    user: str
+    name: str
+    scope: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    def as_row(self) -> dict[str, str]:
+        """The token's fields as text, times in ISO 8601 UTC (``-`` for none)."""
+        return {
+            "id": str(self.id),
+            "user": self.user,
+            "name": self.name,
+            "scope": self.scope,
+            "created": iso_utc(self.created_at) or "-",
+            "last used": iso_utc(self.last_used_at) or "-",
+            "expires": iso_utc(self.expires_at) or "-",
+            "revoked": iso_utc(self.revoked_at) or "-",
+        }
+
+
+def list_tokens(username: str | None = None) -> list[TokenInfo]:
+    """Return every token (or ``username``'s), oldest first; AccountError for an unknown user."""
+    stmt = select(ApiToken, User.username).join(User, User.id == ApiToken.user_id).order_by(ApiToken.id)
+    if username is not None:
+        if find_user(username) is None:
+            raise AccountError(f"No user named {username!r}.", "--user")
+        stmt = stmt.where(User.username == username)
+    return [
+        TokenInfo(t.id, name, t.name, t.scope, t.created_at, t.last_used_at, t.expires_at, t.revoked_at)
+        for t, name in db.session.execute(stmt)
+    ]
+
+
+def revoke_token(token_id: int) -> tuple[ApiToken, bool]:
+    """Revoke token ``token_id`` from now on; return it and whether this call revoked it (False:
+    it was revoked already, and keeps its first revocation time). AccountError for an unknown id."""
+    row = db.session.get(ApiToken, token_id, with_for_update=True)
+    if row is None:
+        raise AccountError(f"No API token with id {token_id} (see 'flask --app wsgi tokens list').", "ID")
+    if row.revoked_at is not None:
+        db.session.rollback()
+        return row, False
+    row.revoked_at = utcnow().replace(microsecond=0)
+    audit.record("cli", "token_revoke", f"token:{row.id}", details={"user": row.user.username}, source="cli")
+    db.session.commit()
+    return row, True

@@ -3,6 +3,12 @@
 Tokens are random, shown once, and stored as a SHA-256 hash; passwords use Werkzeug's
 salted hashes. Failed sign-ins are counted in Redis (per address and username, and per
 address alone) so guessing passwords is slow for every web process at once.
+
+A token has a scope (``TOKEN_SCOPES``): ``admin`` reaches every API endpoint, ``inbox`` only
+the student endpoints, ``attendance`` only ``POST /api/attendance`` (``scope_needed``); within
+its scope it acts with its user's role, never beyond it. A revoked or expired token is refused
+(401, saying which) on the next request of every web process: each request reads the token's
+row from the database, nothing is cached in the process. Sessions have no scope.
 """
 
 from __future__ import annotations
@@ -11,16 +17,17 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, current_app, g, request
 from flask_login import LoginManager, current_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.clock import utcnow
+from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import ApiToken, User
+from portal.models.auth import TOKEN_SCOPES
 from portal.queues import get_redis
 
 login_manager = LoginManager()
@@ -33,6 +40,11 @@ login_manager.session_protection = "strong"
 TOKEN_PREFIX = "att_"
 TOKEN_USE_RECORD_INTERVAL = timedelta(minutes=1)
 SIGN_IN_KEY_PREFIX = "portal:sign-in-failures:"
+# The endpoints a narrow scope reaches (``admin`` reaches every one): whole blueprints, or
+# single endpoints. tests/test_token_scopes.py walks the URL map against this.
+SCOPE_BLUEPRINTS = {"students_api": "inbox"}
+SCOPE_ENDPOINTS = {"attendance_api.post_attendance": "attendance"}
+assert set(SCOPE_BLUEPRINTS.values()) | set(SCOPE_ENDPOINTS.values()) | {"admin"} == set(TOKEN_SCOPES)
 # Defaults; SIGN_IN_MAX_FAILURES / SIGN_IN_MAX_FAILURES_PER_ADDRESS / SIGN_IN_WINDOW_SECONDS override.
 SIGN_IN_MAX_FAILURES = 5
 SIGN_IN_MAX_FAILURES_PER_ADDRESS = 30
@@ -52,40 +64,65 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(user: User, name: str = "cli") -> str:
+def create_token(user: User, name: str = "cli", scope: str = "admin", expires_at: datetime | None = None) -> str:
     """Create an API token for ``user`` and return it (the only time it is visible). Does not commit."""
+    if scope not in TOKEN_SCOPES:
+        raise ValueError(f"unknown token scope {scope!r}")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, name=name, prefix=token[:12], token_hash=hash_token(token)))
+    row = ApiToken(
+        user=user, name=name, prefix=token[:12], token_hash=hash_token(token), scope=scope, expires_at=expires_at
+    )
+    db.session.add(row)
     return token
 
 
-def user_from_bearer() -> User | None:
-    """Return the active user owning the request's bearer token, or None."""
+def scope_needed(endpoint: str | None) -> str:
+    """Return the narrow scope that reaches ``endpoint`` (``admin`` reaches it too), or ``admin``."""
+    endpoint = endpoint or ""
+    if endpoint in SCOPE_ENDPOINTS:
+        return SCOPE_ENDPOINTS[endpoint]
+    return SCOPE_BLUEPRINTS.get(endpoint.rpartition(".")[0], "admin")
+
+
+def token_from_bearer() -> ApiToken | None:
+    """Return the request's bearer token row when it is valid, None without one or for an unknown
+    token (or an inactive user); abort with 401 for a revoked or an expired token."""
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return None
     token = header[7:].strip()
     if not token:
         return None
-    row = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
+    # Read on every request, never cached: a revocation counts from the next request on.
+    row = db.session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).scalar_one_or_none()
     if row is None or not row.user.active:
         return None
     now = utcnow()
+    if row.revoked_at is not None:
+        abort(401, description=f"This API token was revoked at {iso_utc(row.revoked_at)}; ask for a new one.")
+    if row.expires_at is not None and row.expires_at <= now:
+        abort(401, description=f"This API token expired at {iso_utc(row.expires_at)}; ask for a new one.")
     # Recorded at most once a minute: a write (and a row lock) on every request would
     # serialise a script's concurrent calls on this one row.
     if row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RECORD_INTERVAL:
         row.last_used_at = now
         db.session.commit()
-    return row.user
+    return row
+
+
+def user_from_bearer() -> User | None:
+    """Return the active user owning the request's valid bearer token, or None."""
+    row = token_from_bearer()
+    return None if row is None else row.user
 
 
 def api_user() -> User | None:
     """Return the caller of an API request (token first, then the signed-in session)."""
     if "api_user" not in g:
-        user = user_from_bearer()
-        g.api_via_token = user is not None
+        row = token_from_bearer()
+        user = None if row is None else row.user
+        g.api_via_token = row is not None
+        g.api_token_scope = None if row is None else row.scope
         if user is None and current_user.is_authenticated:
             user = current_user._get_current_object()
         g.api_user = user
@@ -93,7 +130,8 @@ def api_user() -> User | None:
 
 
 def require_api_role(role: str | None = None) -> Callable:
-    """Decorate an API view: 401 without credentials, 403 when the user lacks ``role``."""
+    """Decorate an API view: 401 without valid credentials, 403 when a token's scope does not
+    reach the endpoint (``scope_needed``) or the user lacks ``role``."""
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -101,6 +139,15 @@ def require_api_role(role: str | None = None) -> Callable:
             user = api_user()
             if user is None:
                 abort(401, description="Authentication required: sign in or send 'Authorization: Bearer <token>'.")
+            scope = g.api_token_scope
+            needed = scope_needed(request.endpoint)
+            if scope is not None and scope not in (needed, "admin"):
+                also = "" if needed == "admin" else " (or 'admin')"
+                abort(
+                    403,
+                    description=f"This token has the {scope!r} scope; {request.method} {request.path[:200]} "
+                    f"needs a token with the {needed!r} scope{also}.",
+                )
             if role == "admin" and not user.is_admin:
                 abort(403, description=f"User {user.username!r} has the {user.role!r} role; this action needs 'admin'.")
             return view(*args, **kwargs)

@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portal.domain.quiet_hours import parse_window
+from portal.domain.rules import ALERT_KINDS
+
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEVELOPMENT_SECRET = "dev-only-not-secret"
 
@@ -69,6 +72,25 @@ def _zone(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _quiet_hours(env: Mapping[str, str], name: str) -> str:
+    """The quiet-hours window ``HH:MM-HH:MM`` as written back (``21:00-07:00``), or "" (off)."""
+    raw = env.get(name, "")
+    try:
+        window = parse_window(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} {exc}") from None
+    return str(window) if window else ""
+
+
+def _kinds(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
+    raw = env.get(name) or default
+    kinds = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+    unknown = [kind for kind in kinds if kind not in ALERT_KINDS]
+    if unknown:
+        raise ConfigError(f"{name} names unknown alert kinds {', '.join(unknown)} (known: {', '.join(ALERT_KINDS)})")
+    return kinds
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -90,6 +112,21 @@ def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...
         return tuple(str(ipaddress.ip_network(part.strip(), strict=False)) for part in raw.split(",") if part.strip())
     except ValueError as exc:
         raise ConfigError(f"{name} must be comma-separated networks such as 10.0.0.0/8, got {raw!r}: {exc}") from None
+
+
+def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The channels' settings: SMTP, webhook (and its signing key), quiet hours."""
+    return {
+        "SMTP_URL": env.get("SMTP_URL", ""),
+        "MAIL_FROM": env.get("MAIL_FROM", "attendance-office@university.example"),
+        "WEBHOOK_URL": env.get("WEBHOOK_URL", ""),
+        # HMAC-SHA256 key of the X-Attendance-Signature header (docs/webhooks.md); empty: unsigned.
+        "WEBHOOK_SECRET": env.get("WEBHOOK_SECRET", ""),
+        # Email and webhook letters of QUIET_KINDS due inside this local window (in
+        # UNIVERSITY_TIMEZONE) wait for its end; empty: off.
+        "QUIET_HOURS": _quiet_hours(env, "QUIET_HOURS"),
+        "QUIET_KINDS": _kinds(env, "QUIET_KINDS", "warning,tasdiq"),
+    }
 
 
 def load_config(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
@@ -120,9 +157,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": env.get("REDIS_URL") or DEFAULT_REDIS_URL,
-        "SMTP_URL": env.get("SMTP_URL", ""),
-        "MAIL_FROM": env.get("MAIL_FROM", "attendance-office@university.example"),
-        "WEBHOOK_URL": env.get("WEBHOOK_URL", ""),
+        **_delivery_settings(env),
         "WARNING_THRESHOLD": _decimal(env, "WARNING_THRESHOLD", "80"),
         "MAHROOM_THRESHOLD": _decimal(env, "MAHROOM_THRESHOLD", "75"),
         "TASDIQ_THRESHOLD": _decimal(env, "TASDIQ_THRESHOLD", "85"),

@@ -25,6 +25,8 @@ SAMPLE_ARGUMENTS = {
     "part": "jobs",
     "delivery_id": 1,
     "filename": "portal.css",
+    "student_number": "S1",
+    "message_id": 1,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 API_BODY = {"action": "stopAll", "jobName": "cache-refresh", "enabled": False}

@@ -84,6 +84,11 @@ def _profile(rng: random.Random):
     return PROFILES[0][1], PROFILES[0][2]
 
 
+# Half Dari, a third Pashto, a sixth English (not drawn from the seeded generator, so the rest
+# of the demo data stays what it was).
+DEMO_LANGUAGES = ("fa", "fa", "fa", "ps", "ps", "en")
+
+
 def seed(
     *, students: int, courses: int, sessions: int, seed: int, progress: Callable[[str], None] | None = None
 ) -> dict:
@@ -146,6 +151,7 @@ def _insert_students(session, rng: random.Random, students: int) -> list[str]:
                 "name": f"{first} {last}",
                 "email": f"{number.lower()}@students.university.example",
                 "guardian_email": f"guardian.{number.lower()}@family.example" if rng.random() < 0.6 else None,
+                "language": DEMO_LANGUAGES[i % len(DEMO_LANGUAGES)],
                 "active": rng.random() > 0.02,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),

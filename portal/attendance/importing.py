@@ -181,22 +181,22 @@ def _check_and_write(
 def _write_students(session, chunk, result: ImportResult, *, write: bool) -> None:
     if not write or not chunk:
         return
-    upsert(
-        session,
-        Student,
-        [
-            {
-                "student_number": s.student_number,
-                "name": s.name,
-                "email": s.email,
-                "guardian_email": s.guardian_email,
-                "active": s.active,
-            }
-            for _, s in chunk
-        ],
-        ["student_number"],
-        ["name", "email", "guardian_email", "active"],
-    )
+    # A file without a language column leaves every stored language as it is.
+    with_language = any(s.language is not None for _, s in chunk)
+    columns = ["name", "email", "guardian_email", "active"] + (["language"] if with_language else [])
+    rows = []
+    for _, s in chunk:
+        row = {
+            "student_number": s.student_number,
+            "name": s.name,
+            "email": s.email,
+            "guardian_email": s.guardian_email,
+            "active": s.active,
+        }
+        if with_language:
+            row["language"] = s.language or None
+        rows.append(row)
+    upsert(session, Student, rows, ["student_number"], columns)
     result.rows_written += len(chunk)
 
 

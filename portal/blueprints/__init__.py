@@ -14,6 +14,7 @@ from portal.blueprints.openapi import bp as openapi
 from portal.blueprints.ops import bp as ops
 from portal.blueprints.retry_pages import bp as retry_pages
 from portal.blueprints.sign_in import bp as sign_in
+from portal.blueprints.students_api import bp as students_api
 from portal.blueprints.template_helpers import register_template_helpers
 from portal.errors import error_response
 from portal.forms import init_csrf
@@ -33,6 +34,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(attendance_api)
     app.register_blueprint(ops)
     app.register_blueprint(admin_api)
+    app.register_blueprint(students_api)
     app.register_blueprint(openapi)
     app.register_blueprint(sign_in)
     app.register_blueprint(dashboard)

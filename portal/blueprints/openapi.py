@@ -13,6 +13,21 @@ from flask import Blueprint, jsonify
 
 from portal.blueprints.admin_api import ACTIONS_NEEDING_JOB, VALID_ACTIONS
 from portal.blueprints.attendance_api import MAX_RECORDS
+from portal.blueprints.openapi_build import (
+    ACTION_ERROR,
+    ERROR,
+    READ,
+    RECORDS_ERROR,
+    WRITE,
+    answer,
+    body,
+    choice,
+    failure,
+    ok,
+    operation,
+    query,
+    shared,
+)
 from portal.blueprints.openapi_spec import (
     ALERT_EXAMPLE,
     DELIVERY_EXAMPLE,
@@ -24,12 +39,12 @@ from portal.blueprints.openapi_spec import (
     RETRY_EXAMPLE,
     SCHEMAS,
     SECURITY_SCHEMES,
-    Schema,
     done,
     envelope,
     page_example,
     ref,
 )
+from portal.blueprints.openapi_students import STUDENT_PATHS, STUDENT_SCHEMAS
 from portal.domain.records import ATTENDANCE_STATUSES
 from portal.models.alerts import ALERT_KINDS, CHANNELS
 from portal.operations.browse import ALERT_STATUSES, DEFAULT_PER_PAGE, MAX_PER_PAGE, RETRY_TABS
@@ -37,26 +52,12 @@ from portal.operations.browse import ALERT_STATUSES, DEFAULT_PER_PAGE, MAX_PER_P
 bp = Blueprint("openapi", __name__)
 
 
-READ = [{"bearerToken": []}, {"sessionCookie": []}]
-WRITE = [{"bearerToken": []}, {"sessionCookie": [], "csrfToken": []}]
-ERROR, ACTION_ERROR, RECORDS_ERROR = ref("Error"), ref("ActionError"), ref("RecordsError")
-
-
-def answer(description: str, schema: Schema | None = None, example: Any = None, media: str = "application/json"):
-    response: dict[str, Any] = {"description": description}
-    if schema is not None:
-        response["content"] = {media: {"schema": schema}}
-        if example is not None:
-            response["content"][media]["example"] = example
-    return response
-
-
-def failure(message: str) -> dict[str, Any]:
-    return {"success": False, "error": message}
-
-
-def shared(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/responses/{name}"}
+def examples(description: str, values: dict[str, Any]) -> dict[str, Any]:
+    """An error answer with several named examples."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": ERROR, "examples": {k: {"value": v} for k, v in values.items()}}},
+    }
 
 
 NEEDS_ADMIN = "User 'watcher' has the 'viewer' role; this action needs 'admin'."
@@ -66,12 +67,25 @@ RESPONSES = {
         ERROR,
         failure("'page' must be at least 1, got 0."),
     ),
-    "Unauthorized": answer(
-        "No valid credentials.",
-        ERROR,
-        failure("Authentication required: sign in or send 'Authorization: Bearer <token>'."),
+    "Unauthorized": examples(
+        "No valid credentials: none, an unknown token, or a token that was revoked or has expired "
+        "(the message says which, with the time).",
+        {
+            "missing": failure("Authentication required: sign in or send 'Authorization: Bearer <token>'."),
+            "revoked": failure("This API token was revoked at 2026-12-01T22:45:18Z; ask for a new one."),
+            "expired": failure("This API token expired at 2026-12-31T00:00:00Z; ask for a new one."),
+        },
     ),
-    "Forbidden": answer("The user's role is `viewer`; this needs `admin`.", ERROR, failure(NEEDS_ADMIN)),
+    "Forbidden": examples(
+        "The token's scope does not reach this endpoint (the message names the scope needed), or the "
+        "user's role is `viewer` and this needs `admin`.",
+        {
+            "role": failure(NEEDS_ADMIN),
+            "scope": failure(
+                "This token has the 'inbox' scope; GET /api/admin/alerts needs a token with the 'admin' scope."
+            ),
+        },
+    ),
     "UnknownJob": answer(
         "No job has that name.",
         ERROR,
@@ -97,15 +111,6 @@ RESPONSES = {
 }
 READ_ERRORS = {"401": shared("Unauthorized"), "503": shared("Unavailable")}
 BODY_ERRORS = {"413": shared("TooLarge"), "415": shared("NotJson"), **READ_ERRORS}
-
-
-def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
-    """An optional query argument; an empty value counts as not given."""
-    return {"name": name, "in": "query", "allowEmptyValue": True, "schema": schema, "description": description}
-
-
-def choice(values: tuple[str, ...]) -> Schema:
-    return {"type": "string", "enum": list(values)}
 
 
 PAGING = [
@@ -139,28 +144,6 @@ JOB_ACTION = {
 ACTION_RESULT = {
     "oneOf": [ref("Job"), {"type": "array", "items": ref("Job")}, ref("Cleared"), ref("ThresholdCheckSummary")]
 }
-
-
-def ok(schema: Schema, example: dict, description: str = "Done.", message: str | None = None, status_code="200"):
-    return {status_code: answer(description, envelope(schema, message), example)}
-
-
-def operation(op_id: str, summary: str, role: str, security: list, responses: dict, **more: Any) -> dict:
-    """One operation; ``role`` is who may call it (``x-role``)."""
-    description = more.pop("description", summary)
-    return {
-        "operationId": op_id,
-        "summary": summary,
-        "description": f"{description}\n\nWho: {role}.",
-        "x-role": role,
-        "security": security,
-        "responses": responses,
-        **more,
-    }
-
-
-def body(schema: Schema, **media: Any) -> dict:
-    return {"required": True, "content": {"application/json": {"schema": schema, **media}}}
 
 
 ANYONE, ADMIN, OPEN = "any signed-in user or token (viewer or admin)", "admin", "anyone (no credentials)"
@@ -249,6 +232,7 @@ RETRY_FILTERS = [
 READ_LIST_ERRORS = {"400": shared("BadRequest"), **READ_ERRORS}
 STATUSES = ", ".join(ATTENDANCE_STATUSES)
 PATHS = {
+    **STUDENT_PATHS,
     "/api/admin/background-jobs": JOBS_PATH,
     "/api/admin/alerts": {
         "get": operation(
@@ -297,6 +281,7 @@ PATHS = {
                 "403": shared("Forbidden"),
                 **BODY_ERRORS,
             },
+            scope="attendance",
             description=f'A JSON list of 1 to {MAX_RECORDS} records, or `{{"records": [...]}}`; more: 413.',
             requestBody=body(
                 {
@@ -371,7 +356,11 @@ PATHS = {
 
 def document() -> dict[str, Any]:
     """Return the whole OpenAPI document (a fresh copy the caller may change)."""
-    components = {"schemas": SCHEMAS, "responses": RESPONSES, "securitySchemes": SECURITY_SCHEMES}
+    components = {
+        "schemas": {**SCHEMAS, **STUDENT_SCHEMAS},
+        "responses": RESPONSES,
+        "securitySchemes": SECURITY_SCHEMES,
+    }
     return copy.deepcopy({"openapi": "3.1.0", "info": INFO, "paths": PATHS, "components": components})
 
 

@@ -273,9 +273,11 @@ INFO = {
         "ISO 8601 UTC (`2026-12-01T22:45:18Z`), durations milliseconds, rates and hours exact decimals as "
         "text.\n\nAuthentication: a bearer token (`flask --app wsgi tokens create --user NAME` prints it once) "
         "or the portal's session cookie; a session call with an unsafe method also sends `X-CSRFToken` (the "
-        "page's `csrf-token` meta tag). A token acts with its user's role: `viewer` may read, `admin` may also "
-        "act.\n\nEvery path answers 405 (with `Allow`) to a method it does not list; the endpoints that read a "
-        "body answer 413 to one larger than MAX_CONTENT_LENGTH (default 5 MiB); the `/api/admin` and "
+        "page's `csrf-token` meta tag). A token acts with its user's role (`viewer` may read, `admin` may also "
+        "act) within its scope (`x-token-scopes` of each operation): `admin` reaches every endpoint, `inbox` the "
+        "`/api/students` endpoints, `attendance` `POST /api/attendance`; elsewhere 403 names the scope needed. "
+        "A revoked or expired token gets 401 saying so. Sessions have no scope.\n\nEvery path answers 405 (with `Allow`) to a method it does not list; the endpoints that read a "
+        "body answer 413 to one larger than MAX_CONTENT_LENGTH (default 5 MiB); the `/api/admin`, `/api/students` and "
         "`/api/attendance` endpoints answer 503 when the database is unreachable. Answers are sent with "
         "`Cache-Control: no-store`. Refused requests change nothing."
     ),
@@ -284,8 +286,9 @@ SECURITY_SCHEMES = {
     "bearerToken": {
         "type": "http",
         "scheme": "bearer",
-        "description": "An API token (`att_...`) from `flask --app wsgi tokens create --user NAME [--name LABEL]`; "
-        "it acts with that user's role. Needs no CSRF token.",
+        "description": "An API token (`att_...`) from `flask --app wsgi tokens create --user NAME "
+        "[--scope admin|inbox|attendance] [--expires-in-days N] [--name LABEL]`; it acts with that user's role "
+        "within its scope, until it expires or is revoked (`flask --app wsgi tokens revoke ID`). Needs no CSRF token.",
     },
     "sessionCookie": {
         "type": "apiKey",

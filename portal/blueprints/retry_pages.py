@@ -18,11 +18,13 @@ def index():
     """Deliveries waiting for a retry (or, with ``status=dead``, the dead ones), filtered and paginated."""
     page, per_page = browse.page_args(request.args)
     filters = browse.delivery_filters(request.args)
+    deliveries = browse.retry_deliveries(page=page, per_page=per_page, **filters)
     return render_template(
         "retry/index.html",
-        deliveries=browse.retry_deliveries(page=page, per_page=per_page, **filters),
+        deliveries=deliveries,
         filters=filters,
         summary=retry_queue.retry_queue_status(),
+        held=retry_queue.held_until_labels(deliveries.items),  # quiet hours: "held until 07:00"
     )
 
 
@@ -40,13 +42,17 @@ def _caller() -> dict[str, str | None]:
 def retry(delivery_id: int):
     """Attempt a pending or dead delivery again now."""
     try:
-        retry_queue.retry_delivery(delivery_id, **_caller())
+        delivery = retry_queue.retry_delivery(delivery_id, **_caller())
     except LookupError:
         abort(404, description=f"There is no delivery #{delivery_id}.")
     except ValueError as exc:
         flash(f"Delivery #{delivery_id} was not retried: {exc}", "error")
         return _back()
-    flash(f"Delivery #{delivery_id} will be attempted again now.", "success")
+    held = retry_queue.held_until_labels([delivery]).get(delivery_id)
+    if held:
+        flash(f"Delivery #{delivery_id} will be attempted again at the end of quiet hours ({held}).", "success")
+    else:
+        flash(f"Delivery #{delivery_id} will be attempted again now.", "success")
     return _back()
 
 

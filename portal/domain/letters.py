@@ -22,9 +22,9 @@ from babel.numbers import format_decimal
 
 from portal.domain.messages import AlertFacts
 from portal.domain.rates import format_percent
+from portal.domain.records import LETTER_LANGUAGES
 
-LANGUAGES = ("fa", "ps", "en")
-LANGUAGE_NAMES = {"fa": "Dari", "ps": "Pashto", "en": "English"}
+LANGUAGES = tuple(LETTER_LANGUAGES)  # fa, ps, en
 RTL_LANGUAGES = frozenset({"fa", "ps"})
 LOCALES = {"fa": "fa_AF", "ps": "ps_AF", "en": "en"}
 RECIPIENTS = ("student", "guardian")

@@ -15,7 +15,9 @@ from typing import Any
 
 ATTENDANCE_STATUSES = ("present", "late", "absent", "sick", "leave")
 ATTENDANCE_FIELDS = ("student_number", "course_code", "date", "slot", "hours", "status")
-STUDENT_FIELDS = ("student_number", "name", "email", "guardian_email", "active")
+STUDENT_FIELDS = ("student_number", "name", "email", "guardian_email", "active", "language")
+# The languages letters are written in (portal.domain.letters has their texts).
+LETTER_LANGUAGES = {"fa": "Dari", "ps": "Pashto", "en": "English"}
 COURSE_FIELDS = ("code", "title")
 
 MAX_HOURS_PER_SESSION = Decimal("24")
@@ -43,6 +45,9 @@ class StudentInput:
     email: str | None
     guardian_email: str | None
     active: bool
+    # A code of LETTER_LANGUAGES; "" for an empty cell (the default language); None when the
+    # row has no language column at all (an import then leaves stored languages alone).
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -197,9 +202,21 @@ def parse_student(row: Mapping[str, Any]) -> tuple[StudentInput | None, list[str
             active = False
         else:
             errors.append(f"active {str(active_raw)[:20]!r} is not true/false")
+    language = _language(row.get("language"), errors)
     if errors:
         return None, errors
-    return StudentInput(number, name, email, guardian, active), []  # type: ignore[arg-type]
+    return StudentInput(number, name, email, guardian, active, language), []  # type: ignore[arg-type]
+
+
+def _language(raw: Any, errors: list[str]) -> str | None:
+    if raw is None:
+        return None
+    code = str(raw).strip().lower()
+    if code and code not in LETTER_LANGUAGES:
+        known = ", ".join(f"{c} ({n})" for c, n in LETTER_LANGUAGES.items())
+        errors.append(f"language {str(raw)[:20]!r} is not one of {known} (empty: the default language)")
+        return None
+    return code
 
 
 def parse_course(row: Mapping[str, Any]) -> tuple[CourseInput | None, list[str]]:

@@ -1,4 +1,4 @@
-"""Portal users (admin or viewer) and their API tokens (stored hashed)."""
+"""Portal users (admin or viewer) and their API tokens (stored hashed, scoped, expiring, revocable)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from portal.clock import utcnow
 from portal.extensions import db
 
 ROLES = ("admin", "viewer")
+# What a token may reach (see portal.auth.require_api_role): ``admin`` every API endpoint (with
+# its user's role), ``inbox`` only the student endpoints, ``attendance`` only POST /api/attendance.
+TOKEN_SCOPES = ("admin", "inbox", "attendance")
 
 
 class User(UserMixin, db.Model):
@@ -49,5 +52,10 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    scope: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    # None: never expires. A token is refused from this moment on (naive UTC).
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+    __table_args__ = (CheckConstraint("scope IN ('admin', 'inbox', 'attendance')", name="scope_known"),)

@@ -41,6 +41,8 @@ class Student(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     guardian_email: Mapped[str | None] = mapped_column(String(254))
+    # fa, ps or en; None: the deployment's DEFAULT_LANGUAGE (checked on input, see domain.records).
+    language: Mapped[str | None] = mapped_column(String(2))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -4,6 +4,14 @@ A job gets a list of delivery ids. Claiming (one UPDATE ... RETURNING) counts th
 pushes ``next_attempt_at`` out by a lease, so two jobs holding the same id never both send it,
 and a worker killed mid-send is retried by the retry processor once the lease has passed: at
 worst a message sent just before the kill is sent once more.
+
+Quiet hours (``QUIET_HOURS``, ``QUIET_KINDS``; docs/rules.md): a first attempt or a retry of a
+quiet kind that falls due inside the window gets the window's end as its ``next_attempt_at``
+and an RQ job scheduled then (``enqueue_at``), so nothing runs during the night. The claim is
+the one gate every path goes through (a job queued before the window began, the retry
+processor's re-enqueue, retry-now, a lease that expired at night): while the window is on it
+claims no delivery of a quiet kind and moves those that were due to the window's end instead.
+With ``QUIET_HOURS`` empty none of this runs a statement.
 """
 
 from __future__ import annotations
@@ -16,12 +24,17 @@ from sqlalchemy import select, update
 
 from portal import queues
 from portal.clock import utcnow
+from portal.domain import quiet_hours
 from portal.domain.retry import RetryPolicy
 from portal.extensions import db
 from portal.models import Delivery, InboxMessage, Notification
 from portal.notifications.senders import DeliveryFailure, SmtpSender, WebhookSender
 from portal.storage.upsert import insert_ignore
 
+# Added to every webhook document. The letters are English until translations land: then
+# ``language`` becomes the language the subject and body are written in. The per-notification
+# webhook carries the student's letter (the guardian's copy is email only).
+WEBHOOK_DEFAULTS = {"language": "en", "recipient": "student"}
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(minutes=15)
@@ -38,17 +51,47 @@ def retry_job_id(delivery_id: int, attempt: int) -> str:
     return queues.delivery_retry_job_id(delivery_id, attempt)
 
 
-def claim(delivery_ids: list[int], now: datetime) -> list[int]:
-    """Claim the due pending deliveries among ``delivery_ids``; return their ids (committed)."""
+def _quiet_window():
+    """``(window, zone)`` when quiet hours are on, else None."""
+    config = current_app.config
+    if not config.get("QUIET_HOURS") or not config.get("QUIET_KINDS"):
+        return None
+    return quiet_hours.parse_window(config["QUIET_HOURS"]), config["UNIVERSITY_TIMEZONE"]
+
+
+def quiet_until(kind: str, due: datetime) -> datetime | None:
+    """The end of the quiet-hours window (naive UTC) if a ``kind`` delivery due at ``due`` must
+    wait for it; None when it may go (quiet hours off, a kind not in ``QUIET_KINDS``, outside)."""
+    quiet = _quiet_window()
+    if quiet is None or kind not in current_app.config["QUIET_KINDS"]:
+        return None
+    return quiet_hours.window_end(due, *quiet)
+
+
+def held_kinds(now: datetime) -> tuple[tuple[str, ...], datetime | None]:
+    """The kinds quiet hours hold at ``now`` and the window's end; ``((), None)`` when none are."""
+    quiet = _quiet_window()
+    until = quiet_hours.window_end(now, *quiet) if quiet else None
+    return (tuple(current_app.config["QUIET_KINDS"]), until) if until else ((), None)
+
+
+def claim(delivery_ids: list[int], now: datetime, held: tuple[str, ...] = ()) -> list[int]:
+    """Claim the due pending deliveries among ``delivery_ids`` (none of the ``held`` kinds);
+    return their ids (committed)."""
     session = db.session
     claimed: list[int] = []
     ids = sorted(set(delivery_ids))
     for start in range(0, len(ids), 500):
+        conditions = [
+            Delivery.id.in_(ids[start : start + 500]),
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+        ]
+        if held:
+            conditions.append(Delivery.kind.notin_(held))
         stmt = (
             update(Delivery)
-            .where(
-                Delivery.id.in_(ids[start : start + 500]), Delivery.status == "pending", Delivery.next_attempt_at <= now
-            )
+            .where(*conditions)
             .values(
                 attempts=Delivery.attempts + 1, last_attempt_at=now, next_attempt_at=now + CLAIM_LEASE, updated_at=now
             )
@@ -58,6 +101,33 @@ def claim(delivery_ids: list[int], now: datetime) -> list[int]:
         claimed.extend(session.execute(stmt).scalars())
     session.commit()
     return sorted(claimed)
+
+
+def hold_until(delivery_ids: list[int], now: datetime, held: tuple[str, ...], until: datetime) -> list[int]:
+    """Move the due pending deliveries of the ``held`` kinds among ``delivery_ids`` to ``until``
+    (the end of quiet hours) with one job scheduled then; return their ids (committed)."""
+    session = db.session
+    job_id = queues.delivery_batch_job_id("deliveries-held")
+    moved: list[int] = []
+    ids = sorted(set(delivery_ids))
+    for start in range(0, len(ids), 500):
+        stmt = (
+            update(Delivery)
+            .where(
+                Delivery.id.in_(ids[start : start + 500]),
+                Delivery.status == "pending",
+                Delivery.next_attempt_at <= now,
+                Delivery.kind.in_(held),
+            )
+            .values(next_attempt_at=until, job_id=job_id, updated_at=now)
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        moved.extend(session.execute(stmt).scalars())
+    session.commit()
+    if moved:
+        queues.enqueue_at(queues.NOTIFICATIONS, until, queues.DELIVER, sorted(moved), job_id=job_id)
+    return sorted(moved)
 
 
 class _Senders:
@@ -99,10 +169,14 @@ class _Senders:
             if self.webhook is None or self.webhook.url != row.recipient:
                 if self.webhook is not None:
                     self.webhook.close()
-                self.webhook = WebhookSender(row.recipient, self.config["DELIVERY_TIMEOUT_SECONDS"])
+                self.webhook = WebhookSender(
+                    row.recipient, self.config["DELIVERY_TIMEOUT_SECONDS"], self.config.get("WEBHOOK_SECRET", "")
+                )
             # The stored payload leaves out the text; a notification written before it did
-            # carries the same subject and body, so the result is the same document.
-            self.webhook.send({**row.payload, "subject": row.subject, "body": row.body})
+            # carries the same subject and body, so the result is the same document. One
+            # stored before ``language`` and ``recipient`` existed gets today's values.
+            document = {**WEBHOOK_DEFAULTS, **row.payload, "subject": row.subject, "body": row.body}
+            self.webhook.send(document, row.id)
         else:
             raise DeliveryFailure("permanent", f"unknown channel {row.channel!r}")
 
@@ -120,8 +194,12 @@ def deliver(delivery_ids: list[int]) -> dict:
     job scheduled at that time), a permanent one or the last attempt's failure is ``dead``.
     """
     now = utcnow()
-    claimed = claim(delivery_ids, now)
-    outcome = {"sent": 0, "retrying": 0, "dead": 0, "notDue": len(set(delivery_ids)) - len(claimed)}
+    held, until = held_kinds(now)
+    claimed = claim(delivery_ids, now, held)
+    waiting = hold_until(delivery_ids, now, held, until) if held else []
+    outcome = {"sent": 0, "retrying": 0, "dead": 0, "notDue": len(set(delivery_ids)) - len(claimed) - len(waiting)}
+    if waiting:
+        outcome["held"] = len(waiting)  # moved to the end of quiet hours
     if not claimed:
         return outcome
     session = db.session
@@ -152,17 +230,10 @@ def deliver(delivery_ids: list[int]) -> dict:
             try:
                 senders.send(row)
             except DeliveryFailure as failure:
-                decision = policy.after_failure(row.attempts, failure.kind, now)
-                pending = decision.status == "pending"
-                change.update(
-                    status=decision.status,
-                    next_attempt_at=decision.next_attempt_at,
-                    last_error=f"attempt {row.attempts} ({failure.kind}): {failure}"[:4000],
-                    job_id=retry_job_id(row.id, row.attempts + 1) if pending else None,
-                )
-                if pending:
-                    retries.append((row.id, row.attempts + 1, decision.next_attempt_at))
-                outcome["retrying" if pending else "dead"] += 1
+                retry = _failed(change, row, failure, policy, now)
+                if retry:
+                    retries.append(retry)
+                outcome["retrying" if retry else "dead"] += 1
             else:
                 change.update(status="sent", sent_at=utcnow(), next_attempt_at=None, job_id=None)
                 outcome["sent"] += 1
@@ -173,6 +244,21 @@ def deliver(delivery_ids: list[int]) -> dict:
     finally:
         senders.close()
     return outcome
+
+
+def _failed(change: dict, row, failure: DeliveryFailure, policy: RetryPolicy, now: datetime):
+    """Fill ``change`` with a failed attempt's outcome; return the retry to schedule, if any,
+    as ``(delivery id, attempt, when)``. A retry falling inside quiet hours waits for its end."""
+    decision = policy.after_failure(row.attempts, failure.kind, now)
+    pending = decision.status == "pending"
+    next_at = decision.next_attempt_at and (quiet_until(row.kind, decision.next_attempt_at) or decision.next_attempt_at)
+    change.update(
+        status=decision.status,
+        next_attempt_at=next_at,
+        last_error=f"attempt {row.attempts} ({failure.kind}): {failure}"[:4000],
+        job_id=retry_job_id(row.id, row.attempts + 1) if pending else None,
+    )
+    return (row.id, row.attempts + 1, next_at) if pending else None
 
 
 def _record(changes: list[dict], retries: list[tuple[int, int, datetime]]) -> tuple[list, list]:

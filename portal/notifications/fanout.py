@@ -2,6 +2,8 @@
 
 Inbox deliveries are written at once (an in-app message cannot fail transiently); email and
 webhook deliveries are left ``pending`` with a job id, for the caller to enqueue after commit.
+Inside quiet hours those of a quiet kind are due at the window's end, their jobs scheduled
+then (``QueuedDeliveries.held``); inbox messages are written at once all the same.
 
 An immediate check creates the notifications of what it opened in its own transaction. A full
 scan batch commits its alerts and enqueues fan-out jobs (``workers.deliveries.notify``, up to
@@ -27,6 +29,7 @@ from portal.clock import iso_utc, utcnow
 from portal.domain.messages import AlertFacts, compose
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Student
+from portal.notifications.deliveries import WEBHOOK_DEFAULTS, quiet_until
 from portal.storage.bulk import insert_rows
 
 DELIVERY_CHUNK = 100  # deliveries per RQ job: one SMTP connection serves the whole chunk
@@ -51,14 +54,16 @@ class OpenedAlert:
 
 @dataclass
 class QueuedDeliveries:
-    """Delivery jobs to enqueue after commit: (queue name, job id, delivery ids)."""
+    """Delivery jobs to enqueue after commit: (queue name, job id, delivery ids); ``held``: the
+    jobs of deliveries quiet hours hold, (queue name, job id, delivery ids, when: naive UTC)."""
 
     jobs: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    held: list[tuple[str, str, list[int], datetime]] = field(default_factory=list)
     notifications: int = 0  # notifications created (an alert already notified is not counted)
 
     @property
     def delivery_count(self) -> int:
-        return sum(len(ids) for _, _, ids in self.jobs)
+        return sum(len(ids) for _, _, ids in self.jobs) + sum(len(ids) for _, _, ids, _ in self.held)
 
 
 def webhook_document(alert: OpenedAlert) -> dict:
@@ -66,9 +71,12 @@ def webhook_document(alert: OpenedAlert) -> dict:
 
     It is stored as the notification's payload; the sender adds ``subject`` and ``body`` from
     the notification's own columns, so the ~600-character text is stored once, not twice.
+    ``language`` is "en" (the letters are English until translations land) and ``recipient``
+    "student" (this webhook carries the student's letter): ``WEBHOOK_DEFAULTS``.
     """
     f = alert.facts
     return {
+        **WEBHOOK_DEFAULTS,
         "event": "attendance.alert",
         "alertId": alert.alert_id,
         "kind": f.kind,
@@ -148,20 +156,30 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
         elif job_id:
             ids_by_job[job_id].append(did)
     insert_rows(session, InboxMessage.__table__, inbox_rows)
-    queued.jobs = [(job_queue[job_id], job_id, sorted(ids)) for job_id, ids in ids_by_job.items()]
+    for job_id, ids in ids_by_job.items():
+        queue_name, when = job_queue[job_id]
+        if when is None:
+            queued.jobs.append((queue_name, job_id, sorted(ids)))
+        else:
+            queued.held.append((queue_name, job_id, sorted(ids), when))
     return queued
 
 
-def _delivery_rows(notification_alerts: dict[int, OpenedAlert], now: datetime) -> tuple[list[dict], dict[str, str]]:
-    """The delivery rows of new notifications (by id), and the queue of each delivery job id.
+def _delivery_rows(
+    notification_alerts: dict[int, OpenedAlert], now: datetime
+) -> tuple[list[dict], dict[str, tuple[str, datetime | None]]]:
+    """The delivery rows of new notifications (by id), and the queue and start time (None: now)
+    of each delivery job id.
 
     Inbox deliveries are sent already, unconfigured or address-less channels skipped; the rest
-    wait in jobs of ``DELIVERY_CHUNK``, mahroom on the urgent queue.
+    wait in jobs of ``DELIVERY_CHUNK``, mahroom on the urgent queue; those quiet hours hold are
+    due at the window's end, in jobs of their own scheduled then.
     """
     config = current_app.config
     smtp_on, webhook_url = bool(config.get("SMTP_URL")), config.get("WEBHOOK_URL") or ""
     delivery_rows: list[dict] = []
-    pending: dict[str, list[dict]] = defaultdict(list)
+    pending: dict[tuple[str, datetime | None], list[dict]] = defaultdict(list)
+    holds: dict[str, datetime | None] = {}  # by kind: one look at the clock per call, not per row
     for nid, alert in notification_alerts.items():
         for channel, recipient, skip in _recipients(alert, smtp_on, webhook_url):
             row = {
@@ -184,16 +202,25 @@ def _delivery_rows(notification_alerts: dict[int, OpenedAlert], now: datetime) -
             elif skip:
                 row.update(status="skipped", next_attempt_at=None)
             else:
-                pending[queues.URGENT if alert.facts.kind == "mahroom" else queues.NOTIFICATIONS].append(row)
+                kind = alert.facts.kind
+                if kind not in holds:
+                    holds[kind] = quiet_until(kind, now)
+                row["next_attempt_at"] = holds[kind] or now
+                pending[(queues.URGENT if kind == "mahroom" else queues.NOTIFICATIONS, holds[kind])].append(row)
             delivery_rows.append(row)
-    job_queue: dict[str, str] = {}
-    for queue_name, rows_for_queue in pending.items():
+    return delivery_rows, _chunk_jobs(pending)
+
+
+def _chunk_jobs(pending: dict[tuple[str, datetime | None], list[dict]]) -> dict[str, tuple[str, datetime | None]]:
+    """Give the pending rows job ids, ``DELIVERY_CHUNK`` a job; return each job's queue and time."""
+    job_queue: dict[str, tuple[str, datetime | None]] = {}
+    for (queue_name, when), rows_for_queue in pending.items():
         for start in range(0, len(rows_for_queue), DELIVERY_CHUNK):
-            job_id = queues.delivery_batch_job_id()
-            job_queue[job_id] = queue_name
+            job_id = queues.delivery_batch_job_id() if when is None else queues.delivery_batch_job_id("deliveries-held")
+            job_queue[job_id] = (queue_name, when)
             for row in rows_for_queue[start : start + DELIVERY_CHUNK]:
                 row["job_id"] = job_id
-    return delivery_rows, job_queue
+    return job_queue
 
 
 def enqueue_delivery_jobs(queued: QueuedDeliveries) -> int:
@@ -205,7 +232,9 @@ def enqueue_delivery_jobs(queued: QueuedDeliveries) -> int:
     by_queue: dict[str, list] = defaultdict(list)
     for queue_name, job_id, ids in queued.jobs:
         by_queue[queue_name].append((queues.DELIVER, (ids,), {"job_id": job_id}))
-    return sum(len(queues.enqueue_many(name, calls)) for name, calls in by_queue.items())
+    for queue_name, job_id, ids, when in queued.held:  # quiet hours: run when the window ends
+        queues.enqueue_at(queue_name, when, queues.DELIVER, ids, job_id=job_id)
+    return len(queued.held) + sum(len(queues.enqueue_many(name, calls)) for name, calls in by_queue.items())
 
 
 def enqueue_fanout(alerts: Sequence[tuple[int, str]], job_id_prefix: str | None = None) -> int:

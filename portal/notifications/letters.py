@@ -32,8 +32,6 @@ def catalogs() -> dict[str, Catalog]:
     for language in LANGUAGES:
         compiled = TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
         if not compiled.exists():
-            raise CatalogMissing(
-                f"{compiled} is missing: run 'make catalogs' (pybabel compile)"
-            )
+            raise CatalogMissing(f"{compiled} is missing: run 'make catalogs' (pybabel compile)")
         loaded[language] = Translations.load(str(TRANSLATIONS), [LOCALES[language], language], domain=DOMAIN)
     return loaded

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from portal import audit, queues
 from portal.clock import iso_utc, utcnow
+from portal.domain import quiet_hours
 from portal.domain.rules import ALERT_KINDS
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, Notification, Student
-from portal.notifications.deliveries import retry_job_id
+from portal.notifications.deliveries import quiet_until, retry_job_id
 from portal.notifications.fanout import DELIVERY_CHUNK
 
 RETRYABLE = ("pending", "dead")
@@ -86,7 +88,8 @@ def _get(delivery_id: int) -> Delivery:
 def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = None) -> dict:
     """Attempt a dead or pending delivery now (an RQ job on the notifications queue); return it.
 
-    A dead delivery gets one more attempt; if that fails it is dead again.
+    A dead delivery gets one more attempt; if that fails it is dead again. Inside quiet hours
+    a delivery of a quiet kind is attempted when the window ends (its ``nextAttemptAt``).
     """
     delivery = _get(delivery_id)
     if delivery.status not in RETRYABLE:
@@ -96,7 +99,13 @@ def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = N
     old_job, previous = delivery.job_id, delivery.status
     job_id = retry_job_id(delivery.id, delivery.attempts + 1)
     now = utcnow()
-    delivery.status, delivery.next_attempt_at, delivery.job_id, delivery.updated_at = "pending", now, job_id, now
+    held = quiet_until(delivery.kind, now) if delivery.channel != "inbox" else None
+    delivery.status, delivery.next_attempt_at, delivery.job_id, delivery.updated_at = (
+        "pending",
+        held or now,
+        job_id,
+        now,
+    )
     audit.record(
         actor,
         "delivery.retry",
@@ -109,7 +118,10 @@ def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = N
     for stale in {old_job, job_id}:
         if queues.is_delivery_retry_job(stale):
             queues.remove_job(stale)
-    queues.enqueue(queues.NOTIFICATIONS, queues.DELIVER, [delivery.id], job_id=job_id)
+    if held:
+        queues.enqueue_at(queues.NOTIFICATIONS, held, queues.DELIVER, [delivery.id], job_id=job_id)
+    else:
+        queues.enqueue(queues.NOTIFICATIONS, queues.DELIVER, [delivery.id], job_id=job_id)
     return delivery_dict(delivery)
 
 
@@ -166,6 +178,23 @@ def requeue_due_deliveries(now: datetime | None = None) -> int:
         session.commit()
         queues.enqueue_many(queue_name, calls)
     return len(orphans)
+
+
+def held_until_labels(items: list[dict]) -> dict[int, str]:
+    """``{delivery id: "07:00"}`` for the pending deliveries in ``items`` (``delivery_dict``s) that
+    wait for the end of quiet hours: a quiet kind due exactly when the window ends (local time)."""
+    config = current_app.config
+    window = quiet_hours.parse_window(config.get("QUIET_HOURS") or "")
+    if window is None:
+        return {}
+    zone, labels = config["UNIVERSITY_TIMEZONE"], {}
+    for d in items:
+        if d["status"] != "pending" or d["kind"] not in config["QUIET_KINDS"] or not d["nextAttemptAt"]:
+            continue
+        due = datetime.fromisoformat(d["nextAttemptAt"].removesuffix("Z"))
+        if quiet_hours.is_window_end(due, window, zone):
+            labels[d["id"]] = quiet_hours.local_time_label(due, zone)
+    return labels
 
 
 def delivery_dict(d: Delivery, student_number: str | None = None, course_code: str | None = None) -> dict:

@@ -6,15 +6,21 @@ anything it raises otherwise is a bug and propagates.
 
 from __future__ import annotations
 
+import calendar
+import hashlib
+import hmac
 import http.client
 import json
 import quopri
 import smtplib
 import ssl
+from collections.abc import Callable
+from datetime import datetime
 from email.header import Header
 from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from portal.clock import utcnow
 from portal.domain.retry import TRANSIENT, http_failure, smtp_failure
 
 
@@ -149,15 +155,27 @@ class SmtpSender:
             self._drop()
 
 
-class WebhookSender:
-    """POSTs JSON documents to one URL over a kept-alive HTTP(S) connection."""
+def webhook_signature(secret: bytes, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``: the ``X-Attendance-Signature`` header."""
+    return "sha256=" + hmac.new(secret, b"%d.%s" % (timestamp, body), hashlib.sha256).hexdigest()
 
-    def __init__(self, url: str, timeout: float):
+
+class WebhookSender:
+    """POSTs JSON documents to one URL over a kept-alive HTTP(S) connection.
+
+    Every request carries ``X-Attendance-Delivery`` (the delivery id: a receiver drops a repeat);
+    with a ``secret`` also ``X-Attendance-Timestamp`` (Unix seconds of ``clock``) and
+    ``X-Attendance-Signature`` over the exact bytes sent (docs/webhooks.md).
+    """
+
+    def __init__(self, url: str, timeout: float, secret: str = "", clock: Callable[[], datetime] = utcnow):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"WEBHOOK_URL must be an http(s) URL, got {url!r}")
         self.url, self.parts, self.timeout = url, parts, timeout
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.secret = secret.encode("utf-8") if secret else b""
+        self.clock = clock
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -166,11 +184,24 @@ class WebhookSender:
             self._conn = cls(self.parts.hostname, self.parts.port, timeout=self.timeout)
         return self._conn
 
-    def send(self, document: dict) -> None:
-        """POST ``document`` as JSON; a 2xx answer is success."""
+    def headers_for(self, body: bytes, delivery_id: int) -> dict[str, str]:
+        """The request headers of one POST of ``body`` (one HMAC, computed here, when signed)."""
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "attendance-portal/1",
+            "X-Attendance-Delivery": str(delivery_id),
+        }
+        if self.secret:
+            timestamp = calendar.timegm(self.clock().utctimetuple())
+            headers["X-Attendance-Timestamp"] = str(timestamp)
+            headers["X-Attendance-Signature"] = webhook_signature(self.secret, timestamp, body)
+        return headers
+
+    def send(self, document: dict, delivery_id: int) -> None:
+        """POST ``document`` as JSON for delivery ``delivery_id``; a 2xx answer is success."""
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        headers = self.headers_for(body, delivery_id)
         conn = self._connection()
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "attendance-portal/1"}
         try:
             conn.request("POST", self.path, body=body, headers=headers)
             response = conn.getresponse()
