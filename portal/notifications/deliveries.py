@@ -46,11 +46,6 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(tuple(current_app.config["RETRY_DELAYS_MINUTES"]))
 
 
-def retry_job_id(delivery_id: int, attempt: int) -> str:
-    """Return the RQ job id of attempt number ``attempt`` of a delivery (deterministic)."""
-    return queues.delivery_retry_job_id(delivery_id, attempt)
-
-
 def _quiet_window():
     """``(window, zone)`` when quiet hours are on, else None."""
     config = current_app.config
@@ -256,7 +251,7 @@ def _failed(change: dict, row, failure: DeliveryFailure, policy: RetryPolicy, no
         status=decision.status,
         next_attempt_at=next_at,
         last_error=f"attempt {row.attempts} ({failure.kind}): {failure}"[:4000],
-        job_id=retry_job_id(row.id, row.attempts + 1) if pending else None,
+        job_id=queues.delivery_retry_job_id(row.id, row.attempts + 1) if pending else None,
     )
     return (row.id, row.attempts + 1, next_at) if pending else None
 
@@ -282,5 +277,5 @@ def _schedule_retries(retries: list[tuple[int, int, datetime]]) -> None:
             when,
             queues.DELIVER,
             [delivery_id],
-            job_id=retry_job_id(delivery_id, attempt),
+            job_id=queues.delivery_retry_job_id(delivery_id, attempt),
         )

@@ -16,7 +16,7 @@ import uuid
 from email.header import Header
 from email.utils import formatdate, make_msgid
 
-RTL_LANGUAGES = frozenset({"fa", "ps"})
+from portal.domain.letters import RTL_LANGUAGES
 
 
 def header_value(value: str) -> str:

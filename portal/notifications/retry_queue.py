@@ -17,7 +17,7 @@ from portal.domain import quiet_hours
 from portal.domain.rules import ALERT_KINDS
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, Notification, Student
-from portal.notifications.deliveries import quiet_until, retry_job_id
+from portal.notifications.deliveries import quiet_until
 from portal.notifications.fanout import DELIVERY_CHUNK
 
 RETRYABLE = ("pending", "dead")
@@ -97,7 +97,7 @@ def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = N
             f"delivery {delivery_id} is {delivery.status}; only pending or dead deliveries can be retried"
         )
     old_job, previous = delivery.job_id, delivery.status
-    job_id = retry_job_id(delivery.id, delivery.attempts + 1)
+    job_id = queues.delivery_retry_job_id(delivery.id, delivery.attempts + 1)
     now = utcnow()
     held = quiet_until(delivery.kind, now) if delivery.channel != "inbox" else None
     delivery.status, delivery.next_attempt_at, delivery.job_id, delivery.updated_at = (
