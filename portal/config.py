@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.domain.quiet_hours import parse_window
+from portal.domain.records import LETTER_LANGUAGES
 from portal.domain.rules import ALERT_KINDS
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -91,6 +92,11 @@ def _kinds(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
     return kinds
 
 
+def _is_none(env: Mapping[str, str], name: str) -> bool:
+    """``NAME=none`` turns a list of kinds off (empty means its default)."""
+    return (env.get(name) or "").strip().lower() == "none"
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -126,6 +132,10 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # UNIVERSITY_TIMEZONE) wait for its end; empty: off.
         "QUIET_HOURS": _quiet_hours(env, "QUIET_HOURS"),
         "QUIET_KINDS": _kinds(env, "QUIET_KINDS", "warning,tasdiq"),
+        # The letters: a student without a language gets DEFAULT_LANGUAGE; the kinds whose
+        # letter also goes to the guardian (in the student's language, addressed to them).
+        "DEFAULT_LANGUAGE": _choice(env, "DEFAULT_LANGUAGE", tuple(LETTER_LANGUAGES), "fa"),
+        "GUARDIAN_KINDS": () if _is_none(env, "GUARDIAN_KINDS") else _kinds(env, "GUARDIAN_KINDS", "mahroom"),
     }
 
 

@@ -17,9 +17,22 @@ TERM_START = date(2026, 9, 1)
 
 
 def student(
-    number: str = "S1", *, active: bool = True, email: str | None = "s1@uni.example", guardian: str | None = None
+    number: str = "S1",
+    *,
+    active: bool = True,
+    email: str | None = "s1@uni.example",
+    guardian: str | None = None,
+    language: str | None = "en",
 ) -> Student:
-    row = Student(student_number=number, name=f"Student {number}", email=email, guardian_email=guardian, active=active)
+    """A student; letters in English unless ``language`` says otherwise (None: DEFAULT_LANGUAGE)."""
+    row = Student(
+        student_number=number,
+        name=f"Student {number}",
+        email=email,
+        guardian_email=guardian,
+        active=active,
+        language=language,
+    )
     db.session.add(row)
     db.session.flush()
     return row

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import socket
 from datetime import datetime, timedelta
+from email import message_from_string
+from email.policy import default as email_policy
 
 import pytest
 import time_machine
@@ -70,6 +72,13 @@ def mahroom_student(email="ali@uni.example", guardian="family@home.example"):
     return stu
 
 
+def letter_parts(raw: str) -> tuple[str, str]:
+    """The text and HTML parts of a letter as received, decoded by the standard ``email`` package."""
+    message = message_from_string(raw, policy=email_policy)
+    text, page = message.get_payload()
+    return text.get_content(), page.get_content()
+
+
 def deliveries(channel: str) -> list[Delivery]:
     db.session.expire_all()
     return db.session.execute(select(Delivery).where(Delivery.channel == channel).order_by(Delivery.id)).scalars().all()
@@ -91,8 +100,10 @@ def test_email_goes_once_to_student_and_guardian_through_authenticated_smtp(app,
     run_threshold_check()  # a second scan and a second worker pass send nothing more
     run_jobs()
     assert sorted(to for (to,), _ in smtp_server.messages) == ["ali@uni.example", "family@home.example"]
-    body = smtp_server.messages[0][1]
-    assert "CS101 Programming" in body and "50.00%" in body and "75.00%" in body and "mahroom" in body.lower()
+    (student_text, _), (guardian_text, _) = (letter_parts(raw) for _, raw in smtp_server.messages)
+    assert student_text.startswith("Dear Student S1 (S1),") and "in CS101 Programming is 50.00%" in student_text
+    assert "at or below the limit of 75.00%" in student_text and "You are mahroom" in student_text
+    assert guardian_text.startswith("Dear parent or guardian of Student S1 (S1),")
     assert [d.status for d in deliveries("email")] == ["sent", "sent"]
     assert all(d.attempts == 1 and d.sent_at for d in deliveries("email"))
     assert db.session.execute(select(InboxMessage)).scalar_one().urgent is True

@@ -12,6 +12,8 @@ import socket
 import ssl
 import subprocess
 import threading
+from email import message_from_string
+from email.policy import default as email_policy
 from pathlib import Path
 
 import pytest
@@ -207,7 +209,8 @@ def test_starttls_url_upgrades_to_tls_authenticates_and_delivers(starttls_server
 
     [message] = starttls_server.messages
     assert message["rcpt_tos"] == ["ali@uni.example"]
-    assert "Your presence rate is 50 %." in message["content"]
+    text, _ = message_from_string(message["content"], policy=email_policy).get_payload()
+    assert text.get_content() == "Your presence rate is 50 %.\n"
     assert message["tls_version"] in ("TLSv1.2", "TLSv1.3")
     assert message["starttls_info"] is not None  # the upgrade happened on this session
     assert message["authenticated"] is True

@@ -80,6 +80,7 @@ def _totals_query(lock: bool):
             Student.name,
             Student.email,
             Student.guardian_email,
+            Student.language,
             Course.code,
             Course.title,
         )
@@ -292,6 +293,7 @@ def apply_evaluations(
             )
             facts_by_key[(r.student_id, r.course_id, kind)] = (r, rate, threshold, totals)
     counts.resolved = _resolve(session, resolutions, now)
+    default_language = current_app.config["DEFAULT_LANGUAGE"]
     opened: list[OpenedAlert] = []
     for alert_id, sid, cid, kind, suppressed in _insert_alerts(session, new_alerts):
         counts.opened[kind] += 1
@@ -302,6 +304,7 @@ def apply_evaluations(
         facts = AlertFacts(
             kind, r.name, r.student_number, r.code, r.title, rate, threshold, totals.held, totals.absent, totals.excused
         )
-        opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now))
+        language = r.language or default_language
+        opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now, language))
     counts.notifications = len(opened)
     return EvaluationResult(counts, opened)

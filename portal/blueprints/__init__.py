@@ -10,6 +10,7 @@ from portal.blueprints.admin_api import bp as admin_api
 from portal.blueprints.attendance_api import bp as attendance_api
 from portal.blueprints.browse_pages import bp as browse_pages
 from portal.blueprints.dashboard import bp as dashboard
+from portal.blueprints.letter_pages import bp as letter_pages
 from portal.blueprints.openapi import bp as openapi
 from portal.blueprints.ops import bp as ops
 from portal.blueprints.retry_pages import bp as retry_pages
@@ -40,6 +41,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(dashboard)
     app.register_blueprint(retry_pages)
     app.register_blueprint(browse_pages)
+    app.register_blueprint(letter_pages)
     register_template_helpers(app)
     _register_csrf_error(app)
     app.after_request(_security_headers)

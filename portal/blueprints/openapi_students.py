@@ -22,7 +22,8 @@ from portal.blueprints.openapi_spec import (
     obj,
     ref,
 )
-from portal.notifications.inbox import LANGUAGE, PER_PAGE
+from portal.domain.letters import LANGUAGES
+from portal.notifications.inbox import PER_PAGE
 from portal.operations.browse import ALERT_STATUSES, MAX_PAGE
 
 MESSAGE = obj(
@@ -32,7 +33,11 @@ MESSAGE = obj(
         "courseCode": STR,
         "subject": STR,
         "body": STR,
-        "language": {"type": "string", "description": f"The letter's language (`{LANGUAGE}` today)."},
+        "language": {
+            "type": "string",
+            "enum": list(LANGUAGES),
+            "description": "The letter's language: fa (Dari), ps (Pashto) or en (the student's, else DEFAULT_LANGUAGE).",
+        },
         "createdAt": TIME,
         "readAt": {**TIME_OR_NULL, "description": "When it was first marked read; null while unread."},
     }
@@ -69,7 +74,7 @@ STUDENT_SCHEMAS: dict[str, Schema] = {
 # fmt: off
 MESSAGE_EXAMPLE = {
     "id": 41, "kind": "warning", "courseCode": "CS101", "subject": "Attendance warning: CS101",
-    "body": "Dear Ada Lovelace, your attendance in CS101 is 70.00% ...", "language": LANGUAGE,
+    "body": "Dear Ada Lovelace, your attendance in CS101 is 70.00% ...", "language": "en",
     "createdAt": "2026-12-01T22:00:05Z", "readAt": None,
 }
 STUDENT_ALERT_EXAMPLE = {

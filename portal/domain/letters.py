@@ -13,6 +13,7 @@ Plain Python: the catalogs arrive as ``gettext``-style objects (``pgettext``) fr
 
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 from decimal import Decimal
@@ -164,6 +165,7 @@ def template_problems(text: str) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=4096)  # hours and rates repeat across a scan's letters
 def format_number(value: Decimal, language: str, *, places: str = "#,##0.##") -> str:
     """``value`` as the letter's language writes it (Dari and Pashto: ۰-۹ digits, ``٫`` separator)."""
     if language not in RTL_LANGUAGES:

@@ -4,6 +4,7 @@ from portal.models.alerts import Alert, Delivery, InboxMessage, Notification
 from portal.models.audit import AuditLog, AuditLogArchive
 from portal.models.auth import ApiToken, User
 from portal.models.jobs import JobRun, JobState
+from portal.models.letters import LetterTemplate
 from portal.models.people import AttendanceRecord, Course, Enrollment, Student
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "InboxMessage",
     "JobRun",
     "JobState",
+    "LetterTemplate",
     "Notification",
     "Student",
     "User",

@@ -99,6 +99,14 @@ class Notification(db.Model):
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict] = mapped_column(JsonDocument, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # The letters' language (fa, ps, en; NULL: written before letters were translated, English)
+    # and the template versions they were rendered from (0: the shipped default text; see
+    # LetterTemplate). The guardian's letter exists only when a guardian delivery was made.
+    language: Mapped[str | None] = mapped_column(String(2))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    guardian_subject: Mapped[str | None] = mapped_column(String(300))
+    guardian_body: Mapped[str | None] = mapped_column(Text)
+    guardian_template_version: Mapped[int | None] = mapped_column(Integer)
 
     alert = relationship("Alert")
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="notification")
@@ -123,6 +131,8 @@ class Delivery(db.Model):
     # The RQ job that will make the next attempt; the retry processor re-enqueues a due
     # delivery whose job is gone from Redis.
     job_id: Mapped[str | None] = mapped_column(String(100))
+    # Whose letter it carries: "guardian" for the guardian's email; NULL: the student's.
+    audience: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

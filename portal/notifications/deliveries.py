@@ -28,12 +28,12 @@ from portal.domain import quiet_hours
 from portal.domain.retry import RetryPolicy
 from portal.extensions import db
 from portal.models import Delivery, InboxMessage, Notification
+from portal.notifications.mime import letter_body
 from portal.notifications.senders import DeliveryFailure, SmtpSender, WebhookSender
 from portal.storage.upsert import insert_ignore
 
-# Added to every webhook document. The letters are English until translations land: then
-# ``language`` becomes the language the subject and body are written in. The per-notification
-# webhook carries the student's letter (the guardian's copy is email only).
+# Under every webhook document: a notification stored before letters were translated has
+# neither key in its payload, and its text is English. The webhook carries the student's letter.
 WEBHOOK_DEFAULTS = {"language": "en", "recipient": "student"}
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class _Senders:
         self.smtp: SmtpSender | None = None
         self.webhook: WebhookSender | None = None
         self.smtp_down: DeliveryFailure | None = None
+        self.letters: dict[tuple[int, str | None], bytes] = {}
 
     def send(self, row) -> None:
         """Send one delivery row (delivery columns plus its notification's); raise DeliveryFailure."""
@@ -155,7 +156,7 @@ class _Senders:
                     self.config["SMTP_URL"], self.config["MAIL_FROM"], self.config["DELIVERY_TIMEOUT_SECONDS"]
                 )
             try:
-                self.smtp.send(row.recipient, row.subject, row.body)
+                self.smtp.send_letter(row.recipient, self.letter(row))
             except DeliveryFailure as failure:
                 if failure.connection_lost:
                     self.smtp_down = failure
@@ -174,6 +175,18 @@ class _Senders:
             self.webhook.send(document, row.id)
         else:
             raise DeliveryFailure("permanent", f"unknown channel {row.channel!r}")
+
+    def letter(self, row) -> bytes:
+        """The MIME letter of a row's audience (the guardian's or the student's), built once per
+        notification and audience, whatever the number of recipients."""
+        key = (row.notification_id, row.audience)
+        if key not in self.letters:
+            if row.audience == "guardian" and row.guardian_body is not None:
+                subject, body = row.guardian_subject, row.guardian_body
+            else:
+                subject, body = row.subject, row.body
+            self.letters[key] = letter_body(subject, body, row.language or "en")
+        return self.letters[key]
 
     def close(self) -> None:
         if self.smtp is not None:
@@ -209,11 +222,16 @@ def deliver(delivery_ids: list[int]) -> dict:
                 Delivery.channel,
                 Delivery.recipient,
                 Delivery.attempts,
+                Delivery.audience,
+                Delivery.notification_id,
                 Notification.student_id,
                 Notification.kind,
                 Notification.subject,
                 Notification.body,
                 Notification.payload,
+                Notification.language,
+                Notification.guardian_subject,
+                Notification.guardian_body,
             )
             .join(Notification, Notification.id == Delivery.notification_id)
             .where(Delivery.id.in_(claimed))

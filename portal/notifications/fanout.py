@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session
 
 from portal import queues
 from portal.clock import iso_utc, utcnow
-from portal.domain.messages import AlertFacts, compose
+from portal.domain.letters import letter_values
+from portal.domain.messages import AlertFacts
 from portal.extensions import db
 from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Student
-from portal.notifications.deliveries import WEBHOOK_DEFAULTS, quiet_until
+from portal.notifications.deliveries import quiet_until
+from portal.notifications.letters import Letter, LetterBook
 from portal.storage.bulk import insert_rows
 
 DELIVERY_CHUNK = 100  # deliveries per RQ job: one SMTP connection serves the whole chunk
@@ -50,6 +52,7 @@ class OpenedAlert:
     email: str | None
     guardian_email: str | None
     opened_at: datetime
+    language: str = "en"  # the letters' language: the student's, else DEFAULT_LANGUAGE
 
 
 @dataclass
@@ -71,12 +74,12 @@ def webhook_document(alert: OpenedAlert) -> dict:
 
     It is stored as the notification's payload; the sender adds ``subject`` and ``body`` from
     the notification's own columns, so the ~600-character text is stored once, not twice.
-    ``language`` is "en" (the letters are English until translations land) and ``recipient``
-    "student" (this webhook carries the student's letter): ``WEBHOOK_DEFAULTS``.
+    The webhook carries the student's letter, in the student's language.
     """
     f = alert.facts
     return {
-        **WEBHOOK_DEFAULTS,
+        "language": alert.language,
+        "recipient": "student",
         "event": "attendance.alert",
         "alertId": alert.alert_id,
         "kind": f.kind,
@@ -93,21 +96,67 @@ def webhook_document(alert: OpenedAlert) -> dict:
     }
 
 
-def _recipients(alert: OpenedAlert, smtp_on: bool, webhook_url: str) -> list[tuple[str, str, str | None]]:
-    """Return ``(channel, recipient, skip_reason)`` for every channel of one notification."""
-    out: list[tuple[str, str, str | None]] = [("inbox", f"student:{alert.facts.student_number}", None)]
-    emails = [alert.email] + ([alert.guardian_email] if alert.facts.kind == "mahroom" else [])
+def guardian_address(alert: OpenedAlert, guardian_kinds: Sequence[str]) -> str | None:
+    """The guardian's address when this alert's kind reaches guardians (``GUARDIAN_KINDS``)
+    and it differs from the student's own; else None."""
+    address = alert.guardian_email
+    if alert.facts.kind not in guardian_kinds or not address or address == alert.email:
+        return None
+    return address
+
+
+def _recipients(
+    alert: OpenedAlert, smtp_on: bool, webhook_url: str, guardian: str | None
+) -> list[tuple[str, str, str | None, str | None]]:
+    """Return ``(channel, recipient, skip_reason, audience)`` for every channel of one
+    notification; ``audience`` is "guardian" for the guardian's email, else None (the student's)."""
+    out: list[tuple[str, str, str | None, str | None]] = [
+        ("inbox", f"student:{alert.facts.student_number}", None, None)
+    ]
     if not smtp_on:
-        out.append(("email", "", "email channel not configured (SMTP_URL is empty)"))
-    elif not alert.email:
-        out.append(("email", "", "student has no email address"))
-    for address in dict.fromkeys(a for a in emails if a) if smtp_on else ():
-        out.append(("email", address, None))
-    if webhook_url:
-        out.append(("webhook", webhook_url, None))
+        out.append(("email", "", "email channel not configured (SMTP_URL is empty)", None))
     else:
-        out.append(("webhook", "", "webhook channel not configured (WEBHOOK_URL is empty)"))
+        if alert.email:
+            out.append(("email", alert.email, None, None))
+        else:
+            out.append(("email", "", "student has no email address", None))
+        if guardian:
+            out.append(("email", guardian, None, "guardian"))
+    if webhook_url:
+        out.append(("webhook", webhook_url, None, None))
+    else:
+        out.append(("webhook", "", "webhook channel not configured (WEBHOOK_URL is empty)", None))
     return out
+
+
+def _letters(alerts: list[OpenedAlert], book: LetterBook, guardian_kinds: Sequence[str]) -> dict[int, tuple]:
+    """Render each alert's letters once: ``{alert_id: (student Letter, guardian Letter or None,
+    guardian address or None)}``; both letters are in the student's language."""
+    out = {}
+    for a in alerts:
+        values = letter_values(a.facts, a.language)
+        guardian = guardian_address(a, guardian_kinds)
+        student_letter = book.write(a.facts.kind, "student", a.language, values)
+        guardian_letter = book.write(a.facts.kind, "guardian", a.language, values) if guardian else None
+        out[a.alert_id] = (student_letter, guardian_letter, guardian)
+    return out
+
+
+def _notification_row(a: OpenedAlert, student: Letter, guardian: Letter | None, now: datetime) -> dict:
+    return {
+        "alert_id": a.alert_id,
+        "student_id": a.student_id,
+        "kind": a.facts.kind,
+        "subject": student.subject[:300],
+        "body": student.body,
+        "payload": webhook_document(a),
+        "created_at": now,
+        "language": a.language,
+        "template_version": student.version,
+        "guardian_subject": guardian.subject[:300] if guardian else None,
+        "guardian_body": guardian.body if guardian else None,
+        "guardian_template_version": guardian.version if guardian else None,
+    }
 
 
 def create_notifications(session: Session, alerts: list[OpenedAlert], now: datetime) -> QueuedDeliveries:
@@ -118,37 +167,27 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
     queued = QueuedDeliveries()
     if not alerts:
         return queued
-    texts = {a.alert_id: compose(a.facts) for a in alerts}
+    letters = _letters(alerts, LetterBook.load(session), current_app.config["GUARDIAN_KINDS"])
     by_alert = {a.alert_id: a for a in alerts}
-    rows = [
-        {
-            "alert_id": a.alert_id,
-            "student_id": a.student_id,
-            "kind": a.facts.kind,
-            "subject": texts[a.alert_id][0][:300],
-            "body": texts[a.alert_id][1],
-            "payload": webhook_document(a),
-            "created_at": now,
-        }
-        for a in alerts
-    ]
+    rows = [_notification_row(a, *letters[a.alert_id][:2], now) for a in alerts]
     inserted = insert_rows(session, Notification.__table__, rows, ("id", "alert_id"), conflict_index=("alert_id",))
     notification_alerts = {nid: by_alert[alert_id] for nid, alert_id in inserted}
     queued.notifications = len(notification_alerts)
-    delivery_rows, job_queue = _delivery_rows(notification_alerts, now)
+    guardians = {nid: letters[a.alert_id][2] for nid, a in notification_alerts.items()}
+    delivery_rows, job_queue = _delivery_rows(notification_alerts, guardians, now)
     ids_by_job: dict[str, list[int]] = defaultdict(list)
     inbox_rows = []
     returning = ("id", "notification_id", "channel", "job_id")
     for did, nid, channel, job_id in insert_rows(session, Delivery.__table__, delivery_rows, returning):
         if channel == "inbox":
             alert = notification_alerts[nid]
-            subject, body = texts[alert.alert_id]
+            letter = letters[alert.alert_id][0]
             inbox_rows.append(
                 {
                     "student_id": alert.student_id,
                     "delivery_id": did,
-                    "subject": subject[:300],
-                    "body": body,
+                    "subject": letter.subject[:300],
+                    "body": letter.body,
                     "urgent": alert.facts.kind == "mahroom",
                     "created_at": now,
                 }
@@ -166,7 +205,7 @@ def create_notifications(session: Session, alerts: list[OpenedAlert], now: datet
 
 
 def _delivery_rows(
-    notification_alerts: dict[int, OpenedAlert], now: datetime
+    notification_alerts: dict[int, OpenedAlert], guardians: dict[int, str | None], now: datetime
 ) -> tuple[list[dict], dict[str, tuple[str, datetime | None]]]:
     """The delivery rows of new notifications (by id), and the queue and start time (None: now)
     of each delivery job id.
@@ -181,7 +220,7 @@ def _delivery_rows(
     pending: dict[tuple[str, datetime | None], list[dict]] = defaultdict(list)
     holds: dict[str, datetime | None] = {}  # by kind: one look at the clock per call, not per row
     for nid, alert in notification_alerts.items():
-        for channel, recipient, skip in _recipients(alert, smtp_on, webhook_url):
+        for channel, recipient, skip, audience in _recipients(alert, smtp_on, webhook_url, guardians[nid]):
             row = {
                 "notification_id": nid,
                 "kind": alert.facts.kind,
@@ -194,6 +233,7 @@ def _delivery_rows(
                 "last_error": skip,
                 "sent_at": None,
                 "job_id": None,
+                "audience": audience,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -256,6 +296,7 @@ def opened_alerts(session: Session, alert_ids: Sequence[int]) -> list[OpenedAler
     """Load what the notifications of the given unsuppressed alerts need to say (one query)."""
     if not alert_ids:
         return []
+    default_language = current_app.config["DEFAULT_LANGUAGE"]
     rows = session.execute(
         select(
             Alert.id,
@@ -271,6 +312,7 @@ def opened_alerts(session: Session, alert_ids: Sequence[int]) -> list[OpenedAler
             Student.student_number,
             Student.email,
             Student.guardian_email,
+            Student.language,
             Course.code,
             Course.title,
         )
@@ -298,6 +340,7 @@ def opened_alerts(session: Session, alert_ids: Sequence[int]) -> list[OpenedAler
             r.email,
             r.guardian_email,
             r.opened_at,
+            r.language or default_language,
         )
         for r in rows
     ]

@@ -21,8 +21,8 @@ from portal.extensions import db
 from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Student
 
 PER_PAGE = 20
-# Letters are composed in English today (portal/domain/messages.py).
-LANGUAGE = "en"
+# The language of a message written before letters were translated (its notification has none).
+LEGACY_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def find_student(student_number: str) -> Student | None:
 def _messages():
     """The columns of a message as the API shows it, joined to its delivery (kind) and course."""
     return (
-        select(InboxMessage, Delivery.kind, Course.code)
+        select(InboxMessage, Delivery.kind, Course.code, Notification.language)
         .join(Delivery, Delivery.id == InboxMessage.delivery_id)
         .join(Notification, Notification.id == Delivery.notification_id)
         .join(Alert, Alert.id == Notification.alert_id)
@@ -52,14 +52,14 @@ def _messages():
     )
 
 
-def message_json(message: InboxMessage, kind: str, course_code: str) -> dict[str, Any]:
+def message_json(message: InboxMessage, kind: str, course_code: str, language: str | None) -> dict[str, Any]:
     return {
         "id": message.id,
         "kind": kind,
         "courseCode": course_code,
         "subject": message.subject,
         "body": message.body,
-        "language": LANGUAGE,
+        "language": language or LEGACY_LANGUAGE,
         "createdAt": iso_utc(message.created_at),
         "readAt": iso_utc(message.read_at),
     }

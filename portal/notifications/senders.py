@@ -11,17 +11,15 @@ import hashlib
 import hmac
 import http.client
 import json
-import quopri
 import smtplib
 import ssl
 from collections.abc import Callable
 from datetime import datetime
-from email.header import Header
-from email.utils import formatdate, make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from portal.clock import utcnow
 from portal.domain.retry import TRANSIENT, http_failure, smtp_failure
+from portal.notifications.mime import letter_body, letter_message
 
 
 class DeliveryFailure(Exception):
@@ -31,38 +29,6 @@ class DeliveryFailure(Exception):
         super().__init__(message)
         self.kind = kind
         self.connection_lost = connection_lost
-
-
-def _header(value: str) -> str:
-    """One header value: never a line break (no header injection), RFC 2047 words when not ASCII."""
-    value = " ".join(value.splitlines())
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def plain_text_message(mail_from: str, recipient: str, subject: str, body: str) -> bytes:
-    """Return a plain-text UTF-8 email as bytes (7bit when it can be, else quoted-printable).
-
-    Written directly rather than through ``email.message.EmailMessage``: its header registry
-    and generator cost several milliseconds a message, most of a delivery's time.
-    """
-    text = "\r\n".join(body.splitlines()) + "\r\n"
-    if text.isascii() and all(len(line) <= 998 for line in text.split("\r\n")):
-        encoding, payload = "7bit", text
-    else:
-        encoding = "quoted-printable"
-        payload = quopri.encodestring(text.encode("utf-8")).decode("ascii").replace("\r\n", "\n")
-        payload = "\r\n".join(payload.split("\n"))
-    headers = (
-        f"From: {_header(mail_from)}\r\n"
-        f"To: {_header(recipient)}\r\n"
-        f"Subject: {_header(subject)}\r\n"
-        f"Date: {formatdate(usegmt=True)}\r\n"
-        f"Message-ID: {make_msgid(domain=mail_from.rpartition('@')[2] or None)}\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: text/plain; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
-    )
-    return (headers + payload).encode("ascii")
 
 
 class SmtpSender:
@@ -120,10 +86,15 @@ class SmtpSender:
                 ) from None
         return self._conn
 
-    def send(self, recipient: str, subject: str, body: str) -> None:
-        """Send one plain-text email (UTF-8) to ``recipient``."""
+    def send(self, recipient: str, subject: str, body: str, language: str = "en") -> None:
+        """Send one letter (text and HTML, in ``language``) to ``recipient``."""
+        self.send_letter(recipient, letter_body(subject, body, language))
+
+    def send_letter(self, recipient: str, letter: bytes) -> None:
+        """Send a letter built by ``mime.letter_body`` to ``recipient`` (its own From, To, Date
+        and Message-ID in front)."""
         conn = self._connect()
-        message = plain_text_message(self.mail_from, recipient, subject, body)
+        message = letter_message(self.mail_from, recipient, letter)
         try:
             conn.sendmail(self.mail_from, [recipient], message)
         except smtplib.SMTPRecipientsRefused as exc:
