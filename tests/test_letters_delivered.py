@@ -165,7 +165,13 @@ def _edit_url(kind="warning", language="fa", recipient="student"):
     return f"/letters/{kind}/{language}/{recipient}"
 
 
-def test_a_template_saved_in_the_portal_is_what_the_next_notification_says(app, client, signed_in, mail, run_jobs):
+def test_a_template_saved_in_the_portal_is_what_the_next_notification_says(
+    app,
+    client,
+    signed_in,
+    mail,
+    run_jobs,  # noqa: F811 - the fixture imported above
+):
     post = signed_in("admin")
     page = post(
         _edit_url(), subject="اخطار: {course_code}", body="{student_name} گرامی، حاضری شما {rate}% است.\r\nدفتر"
@@ -192,7 +198,14 @@ def test_a_template_saved_in_the_portal_is_what_the_next_notification_says(app, 
     ],
 )
 def test_a_refused_template_edit_names_the_problem_and_changes_nothing(
-    app, client, signed_in, mail, run_jobs, subject, body, named
+    app,
+    client,
+    signed_in,
+    mail,
+    run_jobs,
+    subject,
+    body,
+    named,  # noqa: F811 - the fixture imported above
 ):
     post = signed_in("admin")
     response = post(_edit_url(language="en"), subject=subject, body=body)
