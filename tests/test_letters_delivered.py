@@ -168,9 +168,9 @@ def _edit_url(kind="warning", language="fa", recipient="student"):
 def test_a_template_saved_in_the_portal_is_what_the_next_notification_says(
     app,
     client,
-    signed_in,
+    signed_in,  # noqa: F811 - the fixture imported above
     mail,
-    run_jobs,  # noqa: F811 - the fixture imported above
+    run_jobs,
 ):
     post = signed_in("admin")
     page = post(
@@ -200,12 +200,12 @@ def test_a_template_saved_in_the_portal_is_what_the_next_notification_says(
 def test_a_refused_template_edit_names_the_problem_and_changes_nothing(
     app,
     client,
-    signed_in,
+    signed_in,  # noqa: F811 - the fixture imported above
     mail,
     run_jobs,
     subject,
     body,
-    named,  # noqa: F811 - the fixture imported above
+    named,
 ):
     post = signed_in("admin")
     response = post(_edit_url(language="en"), subject=subject, body=body)
