@@ -1,5 +1,8 @@
 """Benchmark 3: 10,000 queued deliveries to a local SMTP sink and to a local HTTP sink, 2 workers.
 
+The letters are the shipped warning letter in Dari, Pashto and English in turn: email as
+``multipart/alternative`` (text and HTML, RFC 2047 subject), webhooks with the letter's text.
+
     python bench/deliveries.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --runs 3
 
 The deliveries are written as the scan writes them (pending, a job id per 100), then their jobs
@@ -53,6 +56,36 @@ def sink(kind: str, port: int):
         proc.wait(10)
 
 
+def sample_letters() -> dict[str, str]:
+    """The shipped warning letter in Dari, Pashto and English for one alert (77.50 %, 18 of 80
+    hours absent), as the fan-out renders it: the bench's notifications rotate through them."""
+    from decimal import Decimal
+
+    from portal.domain.letters import default_text, letter_values, render
+    from portal.domain.messages import AlertFacts
+    from portal.notifications.letters import catalogs
+
+    facts = AlertFacts(
+        "warning",
+        "Ahmad Haidari",
+        "S000003",
+        "C0001",
+        "Course 1",
+        Decimal("77.50"),
+        Decimal("80.00"),
+        Decimal("80"),
+        Decimal("18"),
+        Decimal("0"),
+    )
+    out = {}
+    for language in ("fa", "ps", "en"):
+        letter = render(
+            default_text("warning", "student", language, catalogs()), letter_values(facts, language), language
+        )
+        out[f"{language}_subject"], out[f"{language}_body"] = letter.subject, letter.body
+    return out
+
+
 def prepare(app, channel: str, count: int, url: str) -> list[tuple[str, str, list[int]]]:
     """Write ``count`` pending deliveries on ``channel`` (one per alert/notification); return their jobs."""
     from portal.extensions import db
@@ -69,13 +102,18 @@ def prepare(app, channel: str, count: int, url: str) -> list[tuple[str, str, lis
             ),
             {"n": count},
         )
+        texts = sample_letters()
         db.session.execute(
             db.text(
-                "INSERT INTO notifications (alert_id, student_id, kind, subject, body, payload, created_at) "
-                "SELECT a.id, a.student_id, 'warning', 'Attendance warning: C0001', repeat('Your attendance is low. ', 20), "
-                "jsonb_build_object('event', 'attendance.alert', 'alertId', a.id, 'body', repeat('x', 400)), "
-                "now() AT TIME ZONE 'utc' FROM alerts a"
-            )
+                "INSERT INTO notifications (alert_id, student_id, kind, subject, body, payload, created_at, language, "
+                "template_version) SELECT a.id, a.student_id, 'warning', "
+                "CASE a.id % 3 WHEN 0 THEN :fa_subject WHEN 1 THEN :ps_subject ELSE :en_subject END, "
+                "CASE a.id % 3 WHEN 0 THEN :fa_body WHEN 1 THEN :ps_body ELSE :en_body END, "
+                "jsonb_build_object('event', 'attendance.alert', 'alertId', a.id, 'language', "
+                "CASE a.id % 3 WHEN 0 THEN 'fa' WHEN 1 THEN 'ps' ELSE 'en' END, 'recipient', 'student'), "
+                "now() AT TIME ZONE 'utc', CASE a.id % 3 WHEN 0 THEN 'fa' WHEN 1 THEN 'ps' ELSE 'en' END, 0 FROM alerts a"
+            ),
+            texts,
         )
         db.session.execute(
             db.text(

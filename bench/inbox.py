@@ -20,6 +20,7 @@ import json
 import random
 import subprocess
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -143,6 +144,7 @@ def generate(url: str) -> dict:
     counts, unread = message_counts()
     params = {"students": list(range(1, STUDENTS + 1)), "counts": counts, "unread": unread}
     print(f"generating {STUDENTS:,} students and {MESSAGES:,} inbox messages (a few minutes)", flush=True)
+    started = time.monotonic()
     with psycopg.connect(plain(url)) as conn:
         conn.execute("SELECT setseed(0.7)")
         for statement in DATA_SQL:
@@ -150,6 +152,7 @@ def generate(url: str) -> dict:
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")  # the visibility map too: the counts are index-only scans
+    print(f"generated in {time.monotonic() - started:.0f} s", flush=True)
     return have_data(url)
 
 

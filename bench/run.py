@@ -62,6 +62,8 @@ def main() -> None:
         scan,
         [python, "bench/deliveries.py", "--database-url", url, "--runs", RUNS],
         [python, "bench/pages.py", "--database-url", url, "--runs", RUNS],
+        # its own database (1M inbox messages, generated once), whatever BENCH_STUDENTS is
+        [python, "bench/inbox.py", "--database-url", f"{SERVER}/attendance_bench_inbox", "--runs", RUNS],
     ):
         subprocess.run(command, cwd=ROOT, check=True)
 

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.alerts.scan import run_threshold_check
-from portal.domain.messages import AlertFacts, compose
 from portal.domain.rates import HourTotals, attendance_rate, presence_rate
 from portal.domain.retry import PERMANENT, TRANSIENT, RetryPolicy, http_failure, smtp_failure
 from portal.domain.rules import Thresholds, alert_changes, evaluate
@@ -171,16 +170,3 @@ def test_smtp_5xx_is_permanent_and_4xx_or_network_errors_are_transient(code, kin
 )
 def test_http_4xx_is_permanent_except_408_and_429(status, kind):
     assert http_failure(status) == kind
-
-
-def test_messages_name_course_rate_threshold_and_what_to_do():
-    facts = AlertFacts(
-        "tasdiq", "Zahra Noori", "S000001", "CS101", "Programming", D("80.00"), D("85"), D("20"), D("0"), D("4")
-    )
-    subject, body = compose(facts)
-    assert "tasdiq" in subject.lower() and "CS101" in subject
-    assert "80.00%, below 85.00%" in body and "certification" in body and "sick/leave hours" in body
-    subject, body = compose(
-        AlertFacts("mahroom", "Ali", "S2", "CS101", "Programming", D("75.00"), D("75"), D("8"), D("2"), D("0"))
-    )
-    assert "mahroom" in subject.lower() and "محروم" in body and "final exam" in body

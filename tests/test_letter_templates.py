@@ -51,7 +51,7 @@ def test_the_editor_previews_a_real_alert_when_one_exists_else_a_sample(client, 
 
 
 def test_the_live_preview_renders_a_draft_and_names_its_problems(client, signed_in):  # noqa: F811
-    signed_in("viewer")
+    signed_in("admin")
     csrf = _token(client.get(URL).get_data(as_text=True))
     headers = {"X-CSRFToken": csrf}
     ok = client.post(URL + "/preview", json={"subject": "For {student_name}", "body": "{rate}% now"}, headers=headers)

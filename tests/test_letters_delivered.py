@@ -13,10 +13,10 @@ from email.policy import default as email_policy
 import pytest
 from sqlalchemy import func, select
 
-from portal.alerts.scan import run_threshold_check
+from portal.alerts.scan import run_threshold_check, start_full_scan
 from portal.auth import create_token
 from portal.extensions import db
-from portal.models import AuditLog, Delivery, InboxMessage, LetterTemplate, Notification
+from portal.models import AuditLog, Delivery, InboxMessage, JobRun, LetterTemplate, Notification
 from tests import factories
 from tests.test_deliveries import smtp_server  # noqa: F401 - the SMTP server fixture
 from tests.test_pages import signed_in  # noqa: F401 - the signed-in page client fixture
@@ -217,3 +217,20 @@ def test_a_refused_template_edit_names_the_problem_and_changes_nothing(
     run_jobs()
     assert received(mail)["s1@uni.example"][0] == EXPECTED["en"][0]  # still the shipped text
     assert db.session.scalars(select(Notification.template_version)).one() == 0
+
+
+def test_the_hourly_scans_fan_out_writes_each_student_in_their_language(app, mail, run_jobs):
+    """The full scan's path: batch jobs commit alerts, fan-out jobs load them again and write."""
+    warned("S1", "ps")
+    warned("S2", None, course="CS102")  # no language: DEFAULT_LANGUAGE
+    app.config["DEFAULT_LANGUAGE"] = "fa"
+    run = JobRun(job_name="notification-threshold-monitor", trigger="schedule", status="running")
+    db.session.add(run)
+    db.session.commit()
+    start_full_scan(run.id)
+    run_jobs()
+    letters = received(mail)
+    assert letters["s1@uni.example"][0] == EXPECTED["ps"][0]
+    assert letters["s2@uni.example"][0] == "هشدار حاضری: CS102 Programming"
+    languages = db.session.execute(select(Notification.student_id, Notification.language).order_by(Notification.id))
+    assert [language for _, language in languages] == ["ps", "fa"]

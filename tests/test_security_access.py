@@ -27,6 +27,9 @@ SAMPLE_ARGUMENTS = {
     "filename": "portal.css",
     "student_number": "S1",
     "message_id": 1,
+    "kind": "warning",
+    "language": "fa",
+    "recipient": "student",
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 API_BODY = {"action": "stopAll", "jobName": "cache-refresh", "enabled": False}

@@ -83,7 +83,7 @@ def save(kind: str, language: str, recipient: str):
 
 
 @bp.post(KEY + "/preview")
-@require_page_role()
+@require_page_role("admin")  # a POST, as every state-changing route is, though it writes nothing
 def live_preview(kind: str, language: str, recipient: str):
     """The preview of a draft as JSON, for the editor's live preview (letters.js)."""
     _checked(kind, language, recipient)

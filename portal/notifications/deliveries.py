@@ -216,27 +216,7 @@ def deliver(delivery_ids: list[int]) -> dict:
     changes: list[dict] = []
     retries: list[tuple[int, int, datetime]] = []
     try:
-        rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.channel,
-                Delivery.recipient,
-                Delivery.attempts,
-                Delivery.audience,
-                Delivery.notification_id,
-                Notification.student_id,
-                Notification.kind,
-                Notification.subject,
-                Notification.body,
-                Notification.payload,
-                Notification.language,
-                Notification.guardian_subject,
-                Notification.guardian_body,
-            )
-            .join(Notification, Notification.id == Delivery.notification_id)
-            .where(Delivery.id.in_(claimed))
-            .order_by(Delivery.id)
-        ).all()
+        rows = _claimed_rows(claimed)
         session.rollback()  # no transaction stays open while we talk to the network
         for n, row in enumerate(rows, start=1):
             change = {"id": row.id, "updated_at": utcnow()}
@@ -257,6 +237,31 @@ def deliver(delivery_ids: list[int]) -> dict:
     finally:
         senders.close()
     return outcome
+
+
+def _claimed_rows(claimed: list[int]) -> list:
+    """The claimed deliveries with what sending them needs of their notification."""
+    return db.session.execute(
+        select(
+            Delivery.id,
+            Delivery.channel,
+            Delivery.recipient,
+            Delivery.attempts,
+            Delivery.audience,
+            Delivery.notification_id,
+            Notification.student_id,
+            Notification.kind,
+            Notification.subject,
+            Notification.body,
+            Notification.payload,
+            Notification.language,
+            Notification.guardian_subject,
+            Notification.guardian_body,
+        )
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .where(Delivery.id.in_(claimed))
+        .order_by(Delivery.id)
+    ).all()
 
 
 def _failed(change: dict, row, failure: DeliveryFailure, policy: RetryPolicy, now: datetime):
