@@ -83,11 +83,17 @@ def inbox_page(student_id: int, page: int = 1, unread_only: bool = False) -> Inb
         total = db.session.scalar(
             select(func.count()).select_from(InboxMessage).where(InboxMessage.student_id == student_id)
         )
-    stmt = _messages().where(InboxMessage.student_id == student_id)
+    # The page's ids first, from the index alone (a deep page skips index entries, not joined
+    # rows), then the 20 messages with their kind, course and language.
+    ids = select(InboxMessage.id).where(InboxMessage.student_id == student_id)
     if unread_only:
-        stmt = stmt.where(InboxMessage.read_at.is_(None))
-    stmt = stmt.order_by(InboxMessage.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-    messages = [message_json(*row) for row in db.session.execute(stmt)] if (page - 1) * PER_PAGE < total else []
+        ids = ids.where(InboxMessage.read_at.is_(None))
+    ids = ids.order_by(InboxMessage.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+    messages = []
+    if (page - 1) * PER_PAGE < total:
+        page_ids = list(db.session.scalars(ids))
+        stmt = _messages().where(InboxMessage.id.in_(page_ids)).order_by(InboxMessage.id.desc())
+        messages = [message_json(*row) for row in db.session.execute(stmt)] if page_ids else []
     return InboxPage(unread, page, max(1, math.ceil(total / PER_PAGE)), messages)
 
 

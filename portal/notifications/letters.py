@@ -58,6 +58,7 @@ class LetterBook:
 
     def __init__(self, saved: dict[tuple[str, str, str], tuple[int, LetterText | None]]):
         self.saved = saved
+        self._texts: dict[tuple[str, str, str], tuple[int, LetterText]] = {}
 
     @classmethod
     def load(cls, session: Session) -> LetterBook:
@@ -80,9 +81,12 @@ class LetterBook:
         return cls({(t.kind, t.recipient, t.language): (t.version, saved_text(t)) for t in rows})
 
     def text(self, kind: str, recipient: str, language: str) -> tuple[int, LetterText]:
-        """The version in use and its text (with placeholders)."""
-        version, text = self.saved.get((kind, recipient, language), (0, None))
-        return version, text or default_text(kind, recipient, language, catalogs())
+        """The version in use and its text (with placeholders); looked up once per letter."""
+        key = (kind, recipient, language)
+        if key not in self._texts:
+            version, text = self.saved.get(key, (0, None))
+            self._texts[key] = (version, text or default_text(kind, recipient, language, catalogs()))
+        return self._texts[key]
 
     def write(self, kind: str, recipient: str, language: str, values: dict[str, str]) -> Letter:
         """Render the letter in use for these placeholder values."""
