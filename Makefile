@@ -27,7 +27,7 @@ catalogs: $(BIN)/.installed
 catalogs-extract: $(BIN)/.installed
 	$(BIN)/pybabel extract --no-default-keywords -k _p:1c,2 --no-location --omit-header -o portal/translations/letters.pot portal/domain/letters.py
 catalogs-update: catalogs-extract
-	$(BIN)/pybabel update -i portal/translations/letters.pot -d portal/translations -D letters --no-location --width 100
+	$(BIN)/pybabel update -i portal/translations/letters.pot -d portal/translations -D letters --width 100
 
 ## make dev: the whole system with demo data at http://127.0.0.1:5000 (Ctrl-C stops it all)
 dev: venv

@@ -132,6 +132,14 @@ def _truncate_postgres(url: str) -> None:
         ]
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            # The rows the migrations seed: the open-ended term (id 1).
+            conn.execute(
+                text(
+                    "INSERT INTO terms (id, code, name, created_at, updated_at) "
+                    "VALUES (1, NULL, 'All records (no terms defined)', now(), now())"
+                )
+            )
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('terms', 'id'), 1)"))
     engine.dispose()
 
 

@@ -12,6 +12,7 @@ from babel.messages.pofile import read_po
 
 from portal.domain.letters import (
     DEFAULTS,
+    FORECAST_SENTENCES,
     KINDS,
     LANGUAGES,
     PLACEHOLDERS,
@@ -41,7 +42,9 @@ def test_every_default_text_is_translated_with_the_same_placeholders(language):
     with open(TRANSLATIONS / language / "LC_MESSAGES" / "letters.po", "rb") as po:
         catalog = read_po(po)
     messages = {m.context: m for m in catalog if m.id}
-    assert set(messages) == {ctx for pair in DEFAULTS.values() for ctx, _ in pair}
+    assert set(messages) == {ctx for pair in DEFAULTS.values() for ctx, _ in pair} | {
+        ctx for ctx, _ in FORECAST_SENTENCES.values()
+    }
     for message in messages.values():
         assert message.string, message.context
         assert _fields(message.string) == _fields(message.id), message.context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from itertools import product
 
@@ -76,7 +77,7 @@ def test_prefilter_matches_the_domain_rules_before_and_after_alerts_open(pg_app,
         return want
 
     def changed(thresholds: Thresholds) -> list[int]:
-        found = range_candidates(db.session, 0, 10**9, thresholds)
+        found = range_candidates(db.session, 0, 10**9, thresholds, date.today())
         assert found.active_students == len(GRID)
         return found.enrollment_ids
 
@@ -109,5 +110,7 @@ def test_thresholds_beyond_six_places_evaluate_every_pair(pg_app):
     stu, crs = factories.student("S1"), factories.course("CS101")
     factories.attend(stu, crs, ["present", "absent"])
     db.session.commit()
-    found = range_candidates(db.session, 0, 10**9, Thresholds(Decimal("80.1234567"), Decimal("75"), Decimal("85")))
+    found = range_candidates(
+        db.session, 0, 10**9, Thresholds(Decimal("80.1234567"), Decimal("75"), Decimal("85")), date.today()
+    )
     assert found.enrollment_ids is None and found.active_students == 1

@@ -191,7 +191,10 @@ def test_the_students_alerts_newest_first_with_rates_as_text(any_app, reader):
     newest = {k: v for k, v in alerts[0].items() if k != "id"}
     assert newest == {
         "kind": "mahroom", "status": "open", "suppressed": False, "courseCode": "MA201", "courseTitle": "Calculus",
-        "rate": "62.50", "threshold": "75.00", "openedAt": "2026-11-04T08:00:00Z", "resolvedAt": None,
+        "rate": "62.50", "threshold": "75.00", "heldHours": "8.00", "absentHours": "3.00", "excusedHours": "0.00",
+        "openedAt": "2026-11-04T08:00:00Z", "resolvedAt": None, "resolvedReason": None, "termCode": None,
+        "plannedHours": None, "warningAbsentLimit": None, "mahroomAbsentLimit": None,
+        "hoursLeftBeforeWarning": None, "hoursLeftBeforeMahroom": None, "warningCertain": None, "mahroomCertain": None,
     }  # fmt: skip
     assert alerts[1]["resolvedAt"] == "2026-11-02T08:01:00Z" and alerts[1]["courseTitle"] == "Course CS101"
 

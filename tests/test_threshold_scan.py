@@ -274,6 +274,6 @@ def test_a_batch_with_nothing_to_change_sends_three_statements_and_writes_only_i
     with sql_statements() as statements:
         assert scan_batch(run.id, 0, first, last) == {"batch": 0, "studentsChecked": 2}
     # The pre-filter (with the student count), the batch's bookkeeping, "any batch still queued?"
-    assert [statement.split()[0] for statement, _ in statements] == ["SELECT", "UPDATE", "SELECT"]
+    assert [statement.split()[0] for statement, _ in statements] == ["WITH", "UPDATE", "SELECT"]
     assert "FROM enrollments" in statements[0][0] and "scan_batches" in statements[1][0] + statements[2][0]
     assert db.session.get(ScanBatch, (run.id, 0)).status == "done"

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import ARRAY, Integer, any_, case, cast, func, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
+from portal.attendance.terms import terms_in_progress
+from portal.domain.forecast import forecast
 from portal.domain.messages import AlertFacts
 from portal.domain.rates import HourTotals
 from portal.domain.rules import ALERT_KINDS, Thresholds, alert_changes, evaluate, integer_rules
-from portal.models import Alert, Course, Enrollment, Student
+from portal.models import Alert, Course, Enrollment, Offering, Student
 from portal.notifications.fanout import OpenedAlert
 from portal.storage.bulk import insert_rows
 
@@ -68,11 +70,12 @@ def serialize_writers(session: Session) -> None:
         raw.execute("BEGIN IMMEDIATE")
 
 
-def _totals_query(lock: bool):
+def _totals_query(lock: bool, terms: Sequence[int]):
     query = (
         select(
             Enrollment.student_id,
             Enrollment.course_id,
+            Enrollment.term_id,
             Enrollment.held_hours,
             Enrollment.absent_hours,
             Enrollment.excused_hours,
@@ -83,10 +86,12 @@ def _totals_query(lock: bool):
             Student.language,
             Course.code,
             Course.title,
+            Offering.planned_hours,
         )
         .join(Student, Student.id == Enrollment.student_id)
         .join(Course, Course.id == Enrollment.course_id)
-        .where(Student.active.is_(True), Enrollment.active.is_(True))
+        .outerjoin(Offering, (Offering.term_id == Enrollment.term_id) & (Offering.course_id == Enrollment.course_id))
+        .where(Student.active.is_(True), Enrollment.active.is_(True), Enrollment.term_id.in_(list(terms)))
         .order_by(Enrollment.id)
     )
     # Row locks serialise evaluations of one pair with each other and with attendance writes
@@ -94,13 +99,19 @@ def _totals_query(lock: bool):
     return query.with_for_update(of=Enrollment) if lock else query
 
 
-def totals_for_student_range(session: Session, first: int, last: int, *, lock: bool = True) -> list:
-    """Return the totals rows of every active enrollment of active students with id in [first, last]."""
-    return session.execute(_totals_query(lock).where(Enrollment.student_id.between(first, last))).all()
+def totals_for_student_range(
+    session: Session, first: int, last: int, terms: Sequence[int], *, lock: bool = True
+) -> list:
+    """Return the totals rows of every active enrollment in ``terms`` of active students with
+    id in [first, last]."""
+    return session.execute(_totals_query(lock, terms).where(Enrollment.student_id.between(first, last))).all()
 
 
-def totals_for_enrollments(session: Session, enrollment_ids: Sequence[int], *, lock: bool = True) -> list:
-    """Return the totals rows of the given enrollments that are active (of active students).
+def totals_for_enrollments(
+    session: Session, enrollment_ids: Sequence[int], terms: Sequence[int], *, lock: bool = True
+) -> list:
+    """Return the totals rows of the given enrollments that are active, in ``terms`` and of
+    active students.
 
     One statement, rows locked in id order like every other writer, so it cannot deadlock.
     """
@@ -112,7 +123,7 @@ def totals_for_enrollments(session: Session, enrollment_ids: Sequence[int], *, l
         match = Enrollment.id == any_(cast(ids, ARRAY(Integer)))
     else:
         match = Enrollment.id.in_(ids)
-    return session.execute(_totals_query(lock).where(match)).all()
+    return session.execute(_totals_query(lock, terms).where(match)).all()
 
 
 # Enrollments of a student id range whose holding kinds differ from the kinds of their open
@@ -122,18 +133,26 @@ def totals_for_enrollments(session: Session, enrollment_ids: Sequence[int], *, l
 # counted in the same statement (one round trip for a batch with nothing to change).
 _CANDIDATES_SQL = text(
     """
+    WITH cur AS (  -- the terms in progress, as portal.attendance.terms.TermCalendar.in_progress
+        SELECT id FROM terms
+        WHERE (starts_on <= :today AND ends_on >= :today)
+           OR (starts_on IS NULL AND NOT EXISTS (SELECT 1 FROM terms d WHERE d.starts_on IS NOT NULL))
+    )
     SELECT
       (SELECT count(*) FROM students WHERE active AND id BETWEEN :first AND :last) AS students,
+      ARRAY(SELECT id FROM cur ORDER BY id) AS terms,
       ARRAY(
         WITH o AS (
-            SELECT student_id, course_id, bool_or(kind = 'warning') AS w,
+            SELECT student_id, course_id, term_id, bool_or(kind = 'warning') AS w,
                    bool_or(kind = 'mahroom') AS m, bool_or(kind = 'tasdiq') AS t
             FROM alerts WHERE status = 'open' AND student_id BETWEEN :first AND :last
-            GROUP BY student_id, course_id
+              AND term_id = ANY(ARRAY(SELECT id FROM cur))
+            GROUP BY student_id, course_id, term_id
         )
         SELECT e.id FROM enrollments e
-        LEFT JOIN o ON o.student_id = e.student_id AND o.course_id = e.course_id
+        LEFT JOIN o ON o.student_id = e.student_id AND o.course_id = e.course_id AND o.term_id = e.term_id
         WHERE e.student_id BETWEEN :first AND :last AND e.active
+          AND e.term_id = ANY(ARRAY(SELECT id FROM cur))
           AND NOT EXISTS (SELECT 1 FROM students s WHERE s.id = e.student_id AND NOT s.active)
           AND e.held_hundredths > 0 AND e.held_hundredths >= :min_held
           AND ((:scale * (e.held_hundredths - e.absent_hundredths) < :warning * e.held_hundredths)
@@ -155,11 +174,12 @@ class RangeCandidates:
 
     enrollment_ids: list[int] | None  # the pairs an evaluation would change; None: evaluate them all
     active_students: int
+    terms: list[int]  # the terms in progress (read in the same statement on PostgreSQL)
 
 
-def range_candidates(session: Session, first: int, last: int, thresholds: Thresholds) -> RangeCandidates:
-    """Return the enrollments of students [first, last] that an evaluation would change, and
-    how many active students the range holds.
+def range_candidates(session: Session, first: int, last: int, thresholds: Thresholds, today: date) -> RangeCandidates:
+    """Return the enrollments of students [first, last] in the terms in progress on ``today``
+    that an evaluation would change, how many active students the range holds, and those terms.
 
     Read without locks: the caller locks and re-evaluates these rows with the domain rules
     (a pair written meanwhile gets its own immediate check). ``enrollment_ids`` is None on
@@ -168,20 +188,23 @@ def range_candidates(session: Session, first: int, last: int, thresholds: Thresh
     """
     rules = integer_rules(thresholds)
     if session.get_bind().dialect.name != "postgresql" or rules is None:
-        return RangeCandidates(None, count_active_students(session, first, last))
-    students, changed = session.execute(_CANDIDATES_SQL, {"first": first, "last": last, **rules}).one()
-    return RangeCandidates(list(changed), students)
+        return RangeCandidates(None, count_active_students(session, first, last), terms_in_progress(session, today))
+    params = {"first": first, "last": last, "today": today, **rules}
+    students, terms, changed = session.execute(_CANDIDATES_SQL, params).one()
+    return RangeCandidates(list(changed), students, list(terms))
 
 
-def totals_for_pairs(session: Session, pairs: Sequence[tuple[int, int]], *, lock: bool = True) -> list:
-    """Return the totals rows of the given (student_id, course_id) pairs that are active."""
+def totals_for_pairs(
+    session: Session, pairs: Sequence[tuple[int, int]], terms: Sequence[int], *, lock: bool = True
+) -> list:
+    """Return the totals rows, in ``terms``, of the given (student_id, course_id) pairs that are active."""
     rows: list = []
     pairs = sorted(set(map(tuple, pairs)))
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start : start + CHUNK]
         rows.extend(
             session.execute(
-                _totals_query(lock).where(tuple_(Enrollment.student_id, Enrollment.course_id).in_(chunk))
+                _totals_query(lock, terms).where(tuple_(Enrollment.student_id, Enrollment.course_id).in_(chunk))
             ).all()
         )
     return rows
@@ -194,28 +217,27 @@ def count_active_students(session: Session, first: int, last: int) -> int:
     ).scalar_one()
 
 
-def _open_alerts(session: Session, student_ids: Iterable[int]) -> dict[tuple[int, int], dict[str, int]]:
-    found: dict[tuple[int, int], dict[str, int]] = {}
+def _open_alerts(
+    session: Session, student_ids: Iterable[int], terms: Sequence[int]
+) -> dict[tuple[int, int, int], dict[str, int]]:
+    """``{(student, course, term): {kind: alert id}}`` of the open alerts of ``terms``."""
+    found: dict[tuple[int, int, int], dict[str, int]] = {}
     ids = sorted(set(student_ids))
+    columns = (Alert.id, Alert.student_id, Alert.course_id, Alert.term_id, Alert.kind)
+    in_terms = Alert.term_id.in_(list(terms))
     if len(ids) > CHUNK:
         # A scan batch: its students are one id range, read in one statement (the index on
         # (student_id, course_id) serves it) and kept to the students asked about.
         wanted = set(ids)
-        query = select(Alert.id, Alert.student_id, Alert.course_id, Alert.kind).where(
-            Alert.status == "open", Alert.student_id.between(ids[0], ids[-1])
-        )
-        for alert_id, sid, cid, kind in session.execute(query):
+        query = select(*columns).where(Alert.status == "open", Alert.student_id.between(ids[0], ids[-1]), in_terms)
+        for alert_id, sid, cid, tid, kind in session.execute(query):
             if sid in wanted:
-                found.setdefault((sid, cid), {})[kind] = alert_id
+                found.setdefault((sid, cid, tid), {})[kind] = alert_id
         return found
     if ids:
-        rows = session.execute(
-            select(Alert.id, Alert.student_id, Alert.course_id, Alert.kind).where(
-                Alert.status == "open", Alert.student_id.in_(ids)
-            )
-        )
-        for alert_id, sid, cid, kind in rows:
-            found.setdefault((sid, cid), {})[kind] = alert_id
+        rows = session.execute(select(*columns).where(Alert.status == "open", Alert.student_id.in_(ids), in_terms))
+        for alert_id, sid, cid, tid, kind in rows:
+            found.setdefault((sid, cid, tid), {})[kind] = alert_id
     return found
 
 
@@ -239,6 +261,26 @@ def _resolve(session: Session, resolutions: dict[int, Decimal], now: datetime) -
     return resolved
 
 
+def close_alerts_of_inactive(session: Session, student_ids: Sequence[int], terms: Sequence[int], now: datetime) -> int:
+    """Close the open alerts, in ``terms``, of students who left (``active`` false): resolved
+    with the reason "inactive" and no notification. Returns how many were closed. A student
+    made active again is evaluated afresh by the next scan."""
+    closed = 0
+    ids = sorted(set(student_ids))
+    for start in range(0, len(ids), CHUNK):
+        closed += session.execute(
+            update(Alert)
+            .where(
+                Alert.student_id.in_(ids[start : start + CHUNK]),
+                Alert.status == "open",
+                Alert.term_id.in_(list(terms)),
+            )
+            .values(status="resolved", resolved_at=now, resolved_reason="inactive")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return closed
+
+
 def _insert_alerts(session: Session, rows: list[dict]) -> list:
     # ON CONFLICT on the partial unique index: a crossing another transaction opened first
     # returns nothing here (and so gets no second notification).
@@ -246,22 +288,23 @@ def _insert_alerts(session: Session, rows: list[dict]) -> list:
         session,
         Alert.__table__,
         rows,
-        returning=("id", "student_id", "course_id", "kind", "suppressed"),
-        conflict_index=("student_id", "course_id", "kind"),
+        returning=("id", "student_id", "course_id", "term_id", "kind", "suppressed"),
+        conflict_index=("student_id", "course_id", "term_id", "kind"),
         conflict_where="status = 'open'",
     )
 
 
 def apply_evaluations(
-    session: Session, rows: Sequence, now: datetime, thresholds: Thresholds | None = None
+    session: Session, rows: Sequence, now: datetime, terms: Sequence[int], thresholds: Thresholds | None = None
 ) -> EvaluationResult:
-    """Evaluate totals ``rows``; resolve and open alerts in bulk. Does not commit.
+    """Evaluate totals ``rows`` (of ``terms``, the terms in progress); resolve and open alerts
+    in bulk. Does not commit.
 
     Returns the counts and the opened, unsuppressed alerts, each of which needs one notification.
     """
     thresholds = thresholds or Thresholds.from_config(current_app.config)
     counts = EvaluationCounts(students_checked=len({r.student_id for r in rows}))
-    open_now = _open_alerts(session, (r.student_id for r in rows))
+    open_now = _open_alerts(session, (r.student_id for r in rows), terms)
     resolutions: dict[int, Decimal] = {}
     new_alerts: list[dict] = []
     facts_by_key: dict[tuple[int, int, str], tuple] = {}
@@ -270,7 +313,7 @@ def apply_evaluations(
         result = evaluate(totals, thresholds)
         if result is None:
             continue
-        open_kinds = open_now.get((r.student_id, r.course_id), {})
+        open_kinds = open_now.get((r.student_id, r.course_id, r.term_id), {})
         changes = alert_changes(result.holding, frozenset(open_kinds))
         for kind in changes.to_resolve:
             resolutions[open_kinds[kind]] = result.rate_for(kind)
@@ -280,6 +323,7 @@ def apply_evaluations(
                 {
                     "student_id": r.student_id,
                     "course_id": r.course_id,
+                    "term_id": r.term_id,
                     "kind": kind,
                     "status": "open",
                     "suppressed": suppressed,
@@ -291,20 +335,35 @@ def apply_evaluations(
                     "opened_at": now,
                 }
             )
-            facts_by_key[(r.student_id, r.course_id, kind)] = (r, rate, threshold, totals)
+            facts_by_key[(r.student_id, r.course_id, r.term_id, kind)] = (r, rate, threshold, totals)
     counts.resolved = _resolve(session, resolutions, now)
     default_language = current_app.config["DEFAULT_LANGUAGE"]
     opened: list[OpenedAlert] = []
-    for alert_id, sid, cid, kind, suppressed in _insert_alerts(session, new_alerts):
+    for alert_id, sid, cid, tid, kind, suppressed in _insert_alerts(session, new_alerts):
         counts.opened[kind] += 1
         if suppressed:
             counts.suppressed += 1
             continue
-        r, rate, threshold, totals = facts_by_key[(sid, cid, kind)]
-        facts = AlertFacts(
-            kind, r.name, r.student_number, r.code, r.title, rate, threshold, totals.held, totals.absent, totals.excused
-        )
-        language = r.language or default_language
-        opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now, language))
+        r, rate, threshold, totals = facts_by_key[(sid, cid, tid, kind)]
+        facts = _facts(kind, r, rate, threshold, totals, thresholds)
+        opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now, r.language or default_language))
     counts.notifications = len(opened)
     return EvaluationResult(counts, opened)
+
+
+def _facts(kind: str, r, rate: Decimal, threshold: Decimal, totals: HourTotals, thresholds: Thresholds) -> AlertFacts:
+    """What the letters of an alert opened from totals row ``r`` say, its forecast included."""
+    outlook = forecast(r.planned_hours, totals.absent, thresholds.warning, thresholds.mahroom)
+    return AlertFacts(
+        kind,
+        r.name,
+        r.student_number,
+        r.code,
+        r.title,
+        rate,
+        threshold,
+        totals.held,
+        totals.absent,
+        totals.excused,
+        outlook,
+    )

@@ -28,6 +28,7 @@ from portal.alerts.evaluation import (
     totals_for_student_range,
 )
 from portal.alerts.scan_runs import finish_run_if_complete, summary_of
+from portal.attendance.terms import terms_in_progress, university_today
 from portal.clock import utcnow
 from portal.domain.rules import Thresholds
 from portal.extensions import db
@@ -87,9 +88,10 @@ def check_pairs(pairs: Sequence[Sequence[int]]) -> dict:
     notifications (no fan-out hop: these are the urgent ones) and queue their deliveries."""
     session = db.session
     serialize_writers(session)
-    rows = totals_for_pairs(session, [tuple(p) for p in pairs])
+    terms = terms_in_progress(session)
+    rows = totals_for_pairs(session, [tuple(p) for p in pairs], terms)
     now = utcnow()
-    result = apply_evaluations(session, rows, now)
+    result = apply_evaluations(session, rows, now, terms)
     deliveries = create_notifications(session, result.to_notify, now)
     session.commit()
     enqueue_delivery_jobs(deliveries)
@@ -100,14 +102,16 @@ def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, list[Opene
     session = db.session
     serialize_writers(session)
     thresholds = Thresholds.from_config(current_app.config)
-    candidates = range_candidates(session, first, last, thresholds)
+    # Only the terms in progress are evaluated: alerts of ended terms are history.
+    candidates = range_candidates(session, first, last, thresholds, university_today())
+    terms = candidates.terms
     if candidates.enrollment_ids is None:
-        rows = totals_for_student_range(session, first, last)
+        rows = totals_for_student_range(session, first, last, terms)
     else:
         # Only the pairs whose alerts would change are locked and evaluated: an unchanged
         # scan reads one row per enrollment in SQL and writes nothing.
-        rows = totals_for_enrollments(session, candidates.enrollment_ids)
-    result = apply_evaluations(session, rows, utcnow(), thresholds)
+        rows = totals_for_enrollments(session, candidates.enrollment_ids, terms)
+    result = apply_evaluations(session, rows, utcnow(), terms, thresholds)
     result.counts.students_checked = candidates.active_students
     return result.counts, result.to_notify
 

@@ -115,7 +115,7 @@ def seed(
             for cid in rng.sample(course_ids, k=min(len(course_ids), rng.randint(4, 6))):
                 pairs.append({"student_id": sid, "course_id": cid, "active": True, "created_at": now})
                 pending.extend(_term(rng, sid, cid, sessions, term_start))
-        insert_ignore(session, Enrollment, pairs, ["student_id", "course_id"])
+        insert_ignore(session, Enrollment, pairs, ["student_id", "course_id", "term_id"])
         enrollments += len(pairs)
         for chunk_start in range(0, len(pending), CHUNK):
             session.execute(insert(AttendanceRecord), pending[chunk_start : chunk_start + CHUNK])

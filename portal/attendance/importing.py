@@ -14,8 +14,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from sqlalchemy import select
+
 from portal import audit
+from portal.alerts.evaluation import close_alerts_of_inactive
 from portal.attendance import saving
+from portal.attendance.terms import TermCalendar, terms_in_progress
+from portal.clock import utcnow
 from portal.domain.batches import KINDS, REQUIRED_COLUMNS, RowChecker
 from portal.domain.records import missing_fields
 from portal.extensions import db
@@ -42,6 +47,8 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     committed: bool = False
     pairs: set = field(default_factory=set)
+    records_moved: int = 0  # terms: records moved from the open-ended term into the imported terms
+    alerts_closed: int = 0  # students: open alerts closed because their student became inactive
 
     @property
     def rows_invalid(self) -> int:
@@ -121,6 +128,7 @@ def import_csv(
             session.rollback()
             result.rows_written = 0
             result.pairs = set()
+            result.alerts_closed = 0
             return result
         audit.record(
             actor,
@@ -131,6 +139,7 @@ def import_csv(
                 "rowsRead": result.rows_read,
                 "rowsWritten": result.rows_written,
                 "rowsInvalid": result.rows_invalid,
+                **({"alertsClosed": result.alerts_closed} if result.alerts_closed else {}),
             },
             source=source,
         )
@@ -198,6 +207,10 @@ def _write_students(session, chunk, result: ImportResult, *, write: bool) -> Non
         rows.append(row)
     upsert(session, Student, rows, ["student_number"], columns)
     result.rows_written += len(chunk)
+    leaving = [s.student_number for _, s in chunk if not s.active]
+    if leaving:
+        ids = session.scalars(select(Student.id).where(Student.student_number.in_(leaving))).all()
+        result.alerts_closed += close_alerts_of_inactive(session, ids, terms_in_progress(session), utcnow())
 
 
 def _write_courses(session, chunk, result: ImportResult, *, write: bool) -> None:
@@ -210,8 +223,9 @@ def _write_courses(session, chunk, result: ImportResult, *, write: bool) -> None
 def _write_attendance(session, chunk, result: ImportResult, *, write: bool) -> None:
     if not chunk:
         return
-    rows, problems = saving.match_records(session, chunk)
+    calendar = TermCalendar.load(session)
+    rows, problems = saving.match_records(session, chunk, calendar)
     result.errors.extend(RowError(line, reasons) for line, reasons in problems)
     if write:
-        result.pairs |= saving.write_records(session, rows)
+        result.pairs |= saving.write_records(session, rows, calendar)
         result.rows_written += len(rows)

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from flask import current_app
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.alerts.scan import enqueue_immediate_checks
 from portal.attendance.summary_cache import invalidate_students
+from portal.attendance.terms import TermCalendar, university_today
 from portal.clock import utcnow
 from portal.domain.records import AttendanceInput
 from portal.extensions import db
@@ -31,8 +30,7 @@ Pair = tuple[int, int]  # (student_id, course_id)
 
 def latest_allowed_date() -> date:
     """Return today's date at the university (records for later dates are refused)."""
-    zone = ZoneInfo(current_app.config.get("UNIVERSITY_TIMEZONE", "UTC"))
-    return datetime.now(zone).date()
+    return university_today()
 
 
 def resolve_ids(
@@ -51,35 +49,51 @@ def resolve_ids(
     return students, courses
 
 
-def write_records(session: Session, rows: Sequence[tuple[int, int, AttendanceInput]]) -> set[Pair]:
+def write_records(
+    session: Session, rows: Sequence[tuple[int, int, AttendanceInput]], calendar: TermCalendar | None = None
+) -> set[Pair]:
     """Upsert ``(student_id, course_id, record)`` rows and recompute the touched totals.
 
-    Returns the (student_id, course_id) pairs touched. Does not commit.
+    Each record goes to the term containing its date (``calendar``, read when not given);
+    ``match_records`` has refused dates outside every term. Returns the (student_id,
+    course_id) pairs touched. Does not commit.
     """
     if not rows:
         return set()
-    pairs = {(sid, cid) for sid, cid, _ in rows}
+    calendar = calendar or TermCalendar.load(session)
     now = utcnow()
-    # Enrollment is implied by attendance.
-    insert_ignore(
-        session,
-        Enrollment,
-        [{"student_id": s, "course_id": c, "active": True, "created_at": now} for s, c in sorted(pairs)],
-        ["student_id", "course_id"],
-    )
-    enrollment_ids = _lock_enrollments(session, pairs)
     # Last row wins when one batch holds the same (student, course, date, slot) twice.
     latest: dict[tuple, dict] = {}
+    term_of_day: dict[date, int] = {}
     for sid, cid, rec in rows:
+        term_id = term_of_day.get(rec.date)
+        if term_id is None:
+            term_id = calendar.term_for(rec.date)
+            if term_id is None:
+                raise ValueError(calendar.outside_reason(rec.date))
+            term_of_day[rec.date] = term_id
         latest[(sid, cid, rec.date, rec.slot)] = {
             "student_id": sid,
             "course_id": cid,
+            "term_id": term_id,
             "date": rec.date,
             "slot": rec.slot,
             "hours": rec.hours,
             "status": rec.status,
             "recorded_at": now,
         }
+    keys = {(r["student_id"], r["course_id"], r["term_id"]) for r in latest.values()}
+    # Enrollment (in the record's term) is implied by attendance.
+    insert_ignore(
+        session,
+        Enrollment,
+        [
+            {"student_id": s, "course_id": c, "term_id": t, "active": True, "created_at": now}
+            for s, c, t in sorted(keys)
+        ],
+        ["student_id", "course_id", "term_id"],
+    )
+    enrollment_ids = _lock_enrollments(session, keys)
     upsert(
         session,
         AttendanceRecord,
@@ -88,30 +102,31 @@ def write_records(session: Session, rows: Sequence[tuple[int, int, AttendanceInp
         ["hours", "status", "recorded_at"],
     )
     recompute_totals(session, enrollment_ids)
-    return pairs
+    return {(s, c) for s, c, _ in keys}
 
 
-def _lock_enrollments(session: Session, pairs: set[Pair]) -> list[int]:
-    """Lock the pairs' enrollment rows (id order, so writers never deadlock) and return their ids.
+def _lock_enrollments(session: Session, keys: set[tuple[int, int, int]]) -> list[int]:
+    """Lock the (student, course, term) enrollment rows (id order, so writers never deadlock)
+    and return their ids.
 
     The lock makes a concurrent writer's recompute wait until this transaction commits, so
     its totals statement sees our records too (PostgreSQL READ COMMITTED takes a new snapshot
     per statement). SQLite serialises writers anyway.
     """
     ids: list[int] = []
-    by_student: dict[int, list[int]] = {}
-    for sid, cid in pairs:
-        by_student.setdefault(sid, []).append(cid)
+    by_student: dict[int, set[tuple[int, int]]] = {}
+    for sid, cid, tid in keys:
+        by_student.setdefault(sid, set()).add((cid, tid))
     student_ids = sorted(by_student)
     for start in range(0, len(student_ids), 500):
         chunk = student_ids[start : start + 500]
         found = session.execute(
-            select(Enrollment.id, Enrollment.student_id, Enrollment.course_id)
+            select(Enrollment.id, Enrollment.student_id, Enrollment.course_id, Enrollment.term_id)
             .where(Enrollment.student_id.in_(chunk))
             .order_by(Enrollment.id)
             .with_for_update()
         ).all()
-        ids.extend(eid for eid, sid, cid in found if cid in by_student[sid])
+        ids.extend(eid for eid, sid, cid, tid in found if (cid, tid) in by_student[sid])
     return sorted(ids)
 
 
@@ -125,6 +140,7 @@ def recompute_totals(session: Session, enrollment_ids: Sequence[int]) -> None:
     match = and_(
         AttendanceRecord.student_id == Enrollment.student_id,
         AttendanceRecord.course_id == Enrollment.course_id,
+        AttendanceRecord.term_id == Enrollment.term_id,
     )
 
     def total(expr):
@@ -152,11 +168,12 @@ def totals_mismatches(session: Session, limit: int = 100) -> list[dict]:
         select(
             AttendanceRecord.student_id,
             AttendanceRecord.course_id,
+            AttendanceRecord.term_id,
             func.sum(AttendanceRecord.hours).label("held"),
             _sum_status("absent").label("absent"),
             _sum_status("sick", "leave").label("excused"),
         )
-        .group_by(AttendanceRecord.student_id, AttendanceRecord.course_id)
+        .group_by(AttendanceRecord.student_id, AttendanceRecord.course_id, AttendanceRecord.term_id)
         .subquery()
     )
     held = func.coalesce(sums.c.held, 0)
@@ -172,7 +189,14 @@ def totals_mismatches(session: Session, limit: int = 100) -> list[dict]:
             Enrollment.excused_hours,
             excused,
         )
-        .outerjoin(sums, and_(sums.c.student_id == Enrollment.student_id, sums.c.course_id == Enrollment.course_id))
+        .outerjoin(
+            sums,
+            and_(
+                sums.c.student_id == Enrollment.student_id,
+                sums.c.course_id == Enrollment.course_id,
+                sums.c.term_id == Enrollment.term_id,
+            ),
+        )
         .where(
             (Enrollment.held_hours != held)
             | (Enrollment.absent_hours != absent)
@@ -205,12 +229,16 @@ def after_attendance_saved(pairs: set[Pair]) -> None:
         log.warning("attendance saved but immediate checks not queued (%s); the hourly scan will evaluate it", exc)
 
 
-def match_records(session: Session, keyed: Sequence[tuple[object, AttendanceInput]]) -> tuple[list, list]:
+def match_records(
+    session: Session, keyed: Sequence[tuple[object, AttendanceInput]], calendar: TermCalendar | None = None
+) -> tuple[list, list]:
     """Resolve each ``(key, record)``'s student and course; return ``(rows, problems)``.
 
     ``rows`` are ``(student_id, course_id, record)`` ready for ``write_records``;
-    ``problems`` are ``(key, reasons)`` for records naming an unknown student or course.
+    ``problems`` are ``(key, reasons)`` for records naming an unknown student or course, or
+    (when dated terms exist) dated outside every term.
     """
+    calendar = calendar or TermCalendar.load(session)
     students, courses = resolve_ids(session, (r.student_number for _, r in keyed), (r.course_code for _, r in keyed))
     rows, problems = [], []
     for key, rec in keyed:
@@ -219,6 +247,8 @@ def match_records(session: Session, keyed: Sequence[tuple[object, AttendanceInpu
             reasons.append(f"unknown student {rec.student_number!r}")
         if rec.course_code not in courses:
             reasons.append(f"unknown course {rec.course_code!r}")
+        if calendar.term_for(rec.date) is None:
+            reasons.append(calendar.outside_reason(rec.date))
         if reasons:
             problems.append((key, reasons))
         else:
@@ -231,13 +261,16 @@ def save_attendance(
 ) -> tuple[set[Pair], list[dict]]:
     """Save validated records and their audit entry in one transaction; return (pairs, problems).
 
-    Problems (unknown student or course) are returned with their index and nothing is written.
+    Problems (unknown student or course, a date in no term) are returned with their index and
+    nothing is written. A record of an ended term updates that term's totals (audit-logged
+    here like any save) and sends nothing: scans evaluate only the terms in progress.
     """
     session = db.session
-    rows, problems = match_records(session, list(enumerate(records)))
+    calendar = TermCalendar.load(session)
+    rows, problems = match_records(session, list(enumerate(records)), calendar)
     if problems:
         return set(), [{"index": index, "errors": reasons} for index, reasons in problems]
-    pairs = write_records(session, rows)
+    pairs = write_records(session, rows, calendar)
     audit.record(
         actor,
         "attendance.save",

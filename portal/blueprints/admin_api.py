@@ -120,7 +120,7 @@ def alerts():
     page, per_page = browse.page_args(request.args)
     filters = browse.alert_filters(request.args)
     result = browse.alerts_page(page=page, per_page=per_page, **filters)
-    return _ok(browse.page_json(result, browse.alert_json))
+    return _ok(browse.alerts_json(result))
 
 
 @bp.get("/retry-queue")

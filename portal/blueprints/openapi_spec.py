@@ -55,6 +55,28 @@ TIME = {"type": "string", "format": "date-time", "pattern": ISO, "description": 
 TIME_OR_NULL = {**TIME, "type": ["string", "null"]}
 DECIMAL = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "An exact decimal as text."}
 KINDS = {"type": "string", "enum": list(ALERT_KINDS)}
+EXACT_HOURS_OR_NULL = {
+    "type": ["string", "null"],
+    "pattern": r"^[0-9]+(\.[0-9]+)?$",
+    "description": "Exact hours as text (not rounded); null without planned hours for the term's course.",
+}
+BOOL_OR_NULL = {"type": ["boolean", "null"]}
+# An alert's term and forecast (portal.alerts.outlook.AlertOutlook.fields).
+ALERT_TERM_FIELDS: dict[str, Schema] = {
+    "termCode": {"type": ["string", "null"], "description": "null: recorded before any term was defined."},
+    "resolvedReason": {
+        "type": ["string", "null"],
+        "enum": ["inactive", None],
+        "description": "`inactive`: closed without a notification because the student left; null otherwise.",
+    },
+    "plannedHours": EXACT_HOURS_OR_NULL,
+    "warningAbsentLimit": EXACT_HOURS_OR_NULL,
+    "mahroomAbsentLimit": EXACT_HOURS_OR_NULL,
+    "hoursLeftBeforeWarning": EXACT_HOURS_OR_NULL,
+    "hoursLeftBeforeMahroom": EXACT_HOURS_OR_NULL,
+    "warningCertain": BOOL_OR_NULL,
+    "mahroomCertain": BOOL_OR_NULL,
+}
 BY_KIND = obj({kind: COUNT for kind in ALERT_KINDS})
 CODE_TEXT = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9._/-]{0,31}\s*$"}
 CODE = {
@@ -154,6 +176,7 @@ ALERT = obj(
         "excusedHours": DECIMAL,
         "openedAt": TIME,
         "resolvedAt": TIME_OR_NULL,
+        **ALERT_TERM_FIELDS,
     }
 )
 DELIVERY = obj(
@@ -332,6 +355,9 @@ ALERT_EXAMPLE = {
     "id": 1, "studentNumber": "S1001", "studentName": "Ada Lovelace", "courseCode": "CS101", "kind": "warning",
     "status": "open", "suppressed": False, "rate": "70.00", "threshold": "80.00", "heldHours": "10.00",
     "absentHours": "3.00", "excusedHours": "0.00", "openedAt": "2026-12-01T22:00:04Z", "resolvedAt": None,
+    "termCode": "1405-AUT", "resolvedReason": None, "plannedHours": "64.00", "warningAbsentLimit": "12.8",
+    "mahroomAbsentLimit": "16", "hoursLeftBeforeWarning": "9.8", "hoursLeftBeforeMahroom": "13",
+    "warningCertain": False, "mahroomCertain": False,
 }
 DELIVERY_EXAMPLE = {
     "id": 7, "notificationId": 3, "kind": "warning", "channel": "email", "recipient": "s1001@uni.example",

@@ -9,6 +9,7 @@ from typing import Any
 
 from portal.blueprints.openapi_build import ERROR, READ, WRITE, answer, failure, ok, operation, query, shared
 from portal.blueprints.openapi_spec import (
+    ALERT_TERM_FIELDS,
     BOOL,
     COUNT,
     DECIMAL,
@@ -60,8 +61,12 @@ STUDENT_ALERT = obj(
         "courseTitle": STR,
         "rate": DECIMAL,
         "threshold": DECIMAL,
+        "heldHours": DECIMAL,
+        "absentHours": DECIMAL,
+        "excusedHours": DECIMAL,
         "openedAt": TIME,
         "resolvedAt": TIME_OR_NULL,
+        **ALERT_TERM_FIELDS,
     }
 )
 STUDENT_SCHEMAS: dict[str, Schema] = {
@@ -79,8 +84,11 @@ MESSAGE_EXAMPLE = {
 }
 STUDENT_ALERT_EXAMPLE = {
     "id": 1, "kind": "warning", "status": "open", "suppressed": False, "courseCode": "CS101",
-    "courseTitle": "Programming", "rate": "70.00", "threshold": "80.00", "openedAt": "2026-12-01T22:00:04Z",
-    "resolvedAt": None,
+    "courseTitle": "Programming", "rate": "70.00", "threshold": "80.00", "heldHours": "10.00",
+    "absentHours": "3.00", "excusedHours": "0.00", "openedAt": "2026-12-01T22:00:04Z", "resolvedAt": None,
+    "termCode": "1405-AUT", "resolvedReason": None, "plannedHours": "64.00", "warningAbsentLimit": "12.8",
+    "mahroomAbsentLimit": "16", "hoursLeftBeforeWarning": "9.8", "hoursLeftBeforeMahroom": "13",
+    "warningCertain": False, "mahroomCertain": False,
 }
 # fmt: on
 

@@ -7,7 +7,7 @@ import time
 import click
 from flask.cli import with_appcontext
 
-from portal.attendance import demo, importing
+from portal.attendance import demo, importing, term_imports
 from portal.cli.connectivity import needs_database
 from portal.cli.operator import cli_actor
 
@@ -15,16 +15,21 @@ MAX_ERRORS_SHOWN = 50
 
 
 @click.command("import")
-@click.argument("kind", type=click.Choice(importing.KINDS))
+@click.argument("kind", type=click.Choice(importing.KINDS + term_imports.KINDS))
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--skip-invalid", is_flag=True, help="Write the good rows and report the bad ones.")
 @with_appcontext
 @needs_database
 def import_command(kind: str, path: str, skip_invalid: bool) -> None:
-    """Import students, courses or attendance from a CSV file.
+    """Import students, courses, attendance, terms or offerings from a CSV file.
 
-    A file with any bad row writes nothing unless --skip-invalid is given.
+    A file with any bad row writes nothing unless --skip-invalid is given (terms and
+    offerings: always all or nothing).
     """
+    if kind in term_imports.KINDS and skip_invalid:
+        raise click.UsageError(
+            f"--skip-invalid does not apply to {kind}: a {kind} file is imported whole or not at all"
+        )
     started = time.monotonic()
     last_report = [started]
 
@@ -36,9 +41,14 @@ def import_command(kind: str, path: str, skip_invalid: bool) -> None:
 
     with open(path, "rb") as stream:
         try:
-            result = importing.import_csv(
-                kind, stream, skip_invalid=skip_invalid, progress=progress, actor=cli_actor(), source="cli"
-            )
+            if kind == "terms":
+                result = term_imports.import_terms(stream, actor=cli_actor(), source="cli")
+            elif kind == "offerings":
+                result = term_imports.import_offerings(stream, actor=cli_actor(), source="cli")
+            else:
+                result = importing.import_csv(
+                    kind, stream, skip_invalid=skip_invalid, progress=progress, actor=cli_actor(), source="cli"
+                )
         except importing.ImportFileError as exc:
             raise click.ClickException(f"{path}: {exc}; nothing was written.") from None
     for error in result.errors[:MAX_ERRORS_SHOWN]:
@@ -47,13 +57,15 @@ def import_command(kind: str, path: str, skip_invalid: bool) -> None:
         click.echo(f"{path}: ... and {len(result.errors) - MAX_ERRORS_SHOWN:,} more bad rows", err=True)
     elapsed = time.monotonic() - started
     if result.errors and not result.committed:
+        hint = "fix them" if kind in term_imports.KINDS else "fix them, or pass --skip-invalid to import the good rows"
         raise click.ClickException(
-            f"{path}: {len(result.errors):,} bad row(s) of {result.rows_read:,}; nothing was written "
-            "(fix them, or pass --skip-invalid to import the good rows)."
+            f"{path}: {len(result.errors):,} bad row(s) of {result.rows_read:,}; nothing was written ({hint})."
         )
     click.echo(
         f"Imported {result.rows_written:,} {kind} row(s) from {path} in {elapsed:.1f}s"
         + (f"; skipped {len(result.errors):,} bad row(s)" if result.errors else "")
+        + (f"; moved {result.records_moved:,} record(s) into their terms" if result.records_moved else "")
+        + (f"; closed {result.alerts_closed:,} open alert(s) of inactive students" if result.alerts_closed else "")
         + "."
     )
 

@@ -40,6 +40,14 @@ PLACEHOLDERS = (
     "held_hours",
     "absent_hours",
     "excused_hours",
+    # The term's forecast (empty when the course has no planned hours for the term): see
+    # portal.domain.forecast. ``{forecast}`` is a whole sentence, chosen by the letter's
+    # recipient and whether mahroom is still avoidable, or nothing.
+    "planned_hours",
+    "warning_absent_limit",
+    "mahroom_absent_limit",
+    "hours_left_before_mahroom",
+    "forecast",
 )
 _ARABEXT_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
@@ -70,7 +78,8 @@ DEFAULTS: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str]]] = {
             "warning student body",
             "Dear {student_name} ({student_number}),\n\n"
             "Your attendance rate in {course_code} {course_title} is {rate}%, below the required "
-            "{threshold}%. Of {held_hours} hours held so far you were absent for {absent_hours} hours.\n\n"
+            "{threshold}%. Of {held_hours} hours held so far you were absent for {absent_hours} hours."
+            "{forecast}\n\n"
             "Please attend every remaining session. If your attendance rate falls to the mahroom "
             "limit, you will be barred from the final exam of this course.\n\nAcademic Office",
         ),
@@ -105,7 +114,7 @@ DEFAULTS: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str]]] = {
             "Dear parent or guardian of {student_name} ({student_number}),\n\n"
             "{student_name}'s attendance rate in {course_code} {course_title} is {rate}%, below the "
             "required {threshold}%. Of {held_hours} hours held so far, {student_name} was absent for "
-            "{absent_hours} hours.\n\n"
+            "{absent_hours} hours.{forecast}\n\n"
             "If the rate falls to the mahroom limit, {student_name} will be barred from the final "
             "exam of this course. Please encourage {student_name} to attend every remaining session.\n\nAcademic Office",
         ),
@@ -135,6 +144,40 @@ DEFAULTS: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str]]] = {
         ),
     ),
 }
+
+
+# The forecast's sentence, by (recipient, state): "open" while mahroom can still be avoided,
+# "certain" once the absences alone bar the student at the end of the term.
+FORECAST_SENTENCES: dict[tuple[str, str], tuple[str, str]] = {
+    ("student", "open"): _p(
+        "forecast student open",
+        "This term's sessions of the course will hold {planned_hours} hours: if you are absent for "
+        "{hours_left_before_mahroom} more hours, you will be barred from the final exam.",
+    ),
+    ("student", "certain"): _p(
+        "forecast student certain",
+        "This term's sessions of the course will hold {planned_hours} hours, and your absences have "
+        "already reached the mahroom limit of {mahroom_absent_limit} hours: you will be barred from the final exam.",
+    ),
+    ("guardian", "open"): _p(
+        "forecast guardian open",
+        "This term's sessions of the course will hold {planned_hours} hours: if {student_name} is "
+        "absent for {hours_left_before_mahroom} more hours, {student_name} will be barred from the final exam.",
+    ),
+    ("guardian", "certain"): _p(
+        "forecast guardian certain",
+        "This term's sessions of the course will hold {planned_hours} hours, and {student_name}'s "
+        "absences have already reached the mahroom limit of {mahroom_absent_limit} hours: "
+        "{student_name} will be barred from the final exam.",
+    ),
+}
+
+
+def forecast_sentence(recipient: str, state: str, language: str, catalogs: dict[str, Catalog]) -> str:
+    """The forecast sentence (with placeholders) for ``recipient`` in ``state``, translated."""
+    context, message = FORECAST_SENTENCES[(recipient, state)]
+    catalog = catalogs.get(language)
+    return catalog.pgettext(context, message) if catalog is not None else message
 
 
 def default_text(kind: str, recipient: str, language: str, catalogs: dict[str, Catalog]) -> LetterText:
@@ -184,7 +227,25 @@ def letter_values(facts: AlertFacts, language: str) -> dict[str, str]:
         places = "#,##0." + "0" * len(shown.split(".")[1]) if "." in shown else "#,##0"
         return format_number(Decimal(shown), language, places=places)
 
+    outlook = facts.forecast
+    if outlook is None:
+        forecast_values = dict.fromkeys(
+            ("planned_hours", "warning_absent_limit", "mahroom_absent_limit", "hours_left_before_mahroom"), ""
+        )
+        forecast_values["forecast_state"] = ""
+    else:
+        exact = "#,##0.######"  # limits are exact: never rounded towards the safe side
+        forecast_values = {
+            "planned_hours": format_number(outlook.planned, language),
+            "warning_absent_limit": format_number(outlook.warning_limit, language, places=exact),
+            "mahroom_absent_limit": format_number(outlook.mahroom_limit, language, places=exact),
+            "hours_left_before_mahroom": format_number(
+                max(outlook.hours_left_before_mahroom, Decimal(0)), language, places=exact
+            ),
+            "forecast_state": "certain" if outlook.mahroom_certain else "open",
+        }
     return {
+        **forecast_values,
         "student_name": facts.student_name,
         "student_number": facts.student_number,
         "course_code": facts.course_code,
@@ -197,8 +258,21 @@ def letter_values(facts: AlertFacts, language: str) -> dict[str, str]:
     }
 
 
+def with_forecast(
+    values: dict[str, str], recipient: str, language: str, catalogs: dict[str, Catalog]
+) -> dict[str, str]:
+    """``values`` with ``{forecast}`` filled for ``recipient``: a leading space and the sentence
+    for the forecast's state, or nothing without planned hours."""
+    state = values.get("forecast_state", "")
+    if not state:
+        return {**values, "forecast": ""}
+    sentence = forecast_sentence(recipient, state, language, catalogs).format_map(values)
+    return {**values, "forecast": " " + sentence}
+
+
 def render(text: LetterText, values: dict[str, str], language: str) -> LetterText:
     """Fill a letter's placeholders; in Dari and Pashto the percent sign is ``٪``."""
+    values = values if "forecast" in values else {**values, "forecast": ""}
     subject, body = text.subject.format_map(values), text.body.format_map(values)
     if language in RTL_LANGUAGES:
         subject, body = subject.replace("%", "٪"), body.replace("%", "٪")

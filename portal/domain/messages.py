@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from portal.domain.forecast import Forecast
+
 
 @dataclass(frozen=True)
 class AlertFacts:
@@ -21,3 +23,5 @@ class AlertFacts:
     held: Decimal
     absent: Decimal
     excused: Decimal
+    # The term's forecast for this course (None: no planned hours for the term's offering).
+    forecast: Forecast | None = None

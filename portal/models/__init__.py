@@ -6,6 +6,7 @@ from portal.models.auth import ApiToken, User
 from portal.models.jobs import JobRun, JobState
 from portal.models.letters import LetterTemplate
 from portal.models.people import AttendanceRecord, Course, Enrollment, Student
+from portal.models.terms import OPEN_TERM_ID, Offering, Term
 
 __all__ = [
     "Alert",
@@ -21,6 +22,9 @@ __all__ = [
     "JobState",
     "LetterTemplate",
     "Notification",
+    "OPEN_TERM_ID",
+    "Offering",
     "Student",
+    "Term",
     "User",
 ]

@@ -48,6 +48,7 @@ class Alert(db.Model):
     # first 100k scan took 10.3 s with those two keys and 6.5 s with this one).
     student_id: Mapped[int] = mapped_column(Integer)
     course_id: Mapped[int] = mapped_column(Integer)
+    term_id: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     kind: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(8), default="open")
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
@@ -59,22 +60,28 @@ class Alert(db.Model):
     opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_rate: Mapped[Decimal | None] = mapped_column(Rate)
+    # Why it was resolved: "inactive" (the student left: closed without a notification);
+    # NULL: the condition stopped holding.
+    resolved_reason: Mapped[str | None] = mapped_column(String(16))
 
     student = relationship("Student", primaryjoin="foreign(Alert.student_id) == Student.id")
     course = relationship("Course", primaryjoin="foreign(Alert.course_id) == Course.id")
 
     __table_args__ = (
         ForeignKeyConstraint(
-            ["student_id", "course_id"], ["enrollments.student_id", "enrollments.course_id"], ondelete="CASCADE"
+            ["student_id", "course_id", "term_id"],
+            ["enrollments.student_id", "enrollments.course_id", "enrollments.term_id"],
+            ondelete="CASCADE",
         ),
         CheckConstraint("kind IN ('warning', 'mahroom', 'tasdiq')", name="kind_known"),
         CheckConstraint("status IN ('open', 'resolved')", name="status_known"),
-        # Exactly one open alert per (student, course, kind): the crossing guard that
+        # Exactly one open alert per (student, course, term, kind): the crossing guard that
         # concurrent, repeated or crashed-and-re-run scans cannot get past.
         Index(
             "uq_alerts_one_open_per_crossing",
             "student_id",
             "course_id",
+            "term_id",
             "kind",
             unique=True,
             sqlite_where=text("status = 'open'"),

@@ -73,6 +73,9 @@ class Enrollment(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"), index=True)
+    # The term of the records it totals (see portal.models.terms): a student who retakes a
+    # course has one enrollment per term, and each term's rates start from nothing.
+    term_id: Mapped[int] = mapped_column(ForeignKey("terms.id"), default=1, server_default="1")
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     held_hours: Mapped[Decimal] = mapped_column(HourTotal, default=Decimal("0"), server_default="0")
     absent_hours: Mapped[Decimal] = mapped_column(HourTotal, default=Decimal("0"), server_default="0")
@@ -89,7 +92,7 @@ class Enrollment(db.Model):
     student: Mapped[Student] = relationship(back_populates="enrollments")
     course: Mapped[Course] = relationship()
 
-    __table_args__ = (UniqueConstraint("student_id", "course_id"),)
+    __table_args__ = (UniqueConstraint("student_id", "course_id", "term_id"),)
 
 
 class AttendanceRecord(db.Model):
@@ -99,6 +102,9 @@ class AttendanceRecord(db.Model):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id", ondelete="CASCADE"))
     date: Mapped[date] = mapped_column(Date)
+    # The term whose dates contain ``date`` (the open-ended term while no dated term exists),
+    # set by every write path (portal.attendance.terms.term_of_dates).
+    term_id: Mapped[int] = mapped_column(ForeignKey("terms.id"), default=1, server_default="1")
     slot: Mapped[int] = mapped_column(SmallInteger)
     hours: Mapped[Decimal] = mapped_column(Hours)
     status: Mapped[str] = mapped_column(String(8))

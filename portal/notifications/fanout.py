@@ -26,10 +26,12 @@ from sqlalchemy.orm import Session
 
 from portal import queues
 from portal.clock import iso_utc, utcnow
+from portal.domain.forecast import forecast
 from portal.domain.letters import letter_values
 from portal.domain.messages import AlertFacts
+from portal.domain.rules import Thresholds
 from portal.extensions import db
-from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Student
+from portal.models import Alert, Course, Delivery, InboxMessage, Notification, Offering, Student
 from portal.notifications.deliveries import quiet_until
 from portal.notifications.letters import Letter, LetterBook
 from portal.storage.bulk import insert_rows
@@ -315,12 +317,15 @@ def opened_alerts(session: Session, alert_ids: Sequence[int]) -> list[OpenedAler
             Student.language,
             Course.code,
             Course.title,
+            Offering.planned_hours,
         )
         .join(Student, Student.id == Alert.student_id)
         .join(Course, Course.id == Alert.course_id)
+        .outerjoin(Offering, (Offering.term_id == Alert.term_id) & (Offering.course_id == Alert.course_id))
         .where(Alert.id.in_(sorted(set(alert_ids))), Alert.suppressed.is_(False))
         .order_by(Alert.id)
     ).all()
+    thresholds = Thresholds.from_config(current_app.config)
     return [
         OpenedAlert(
             r.id,
@@ -336,6 +341,7 @@ def opened_alerts(session: Session, alert_ids: Sequence[int]) -> list[OpenedAler
                 r.held_hours,
                 r.absent_hours,
                 r.excused_hours,
+                forecast(r.planned_hours, r.absent_hours, thresholds.warning, thresholds.mahroom),
             ),
             r.email,
             r.guardian_email,

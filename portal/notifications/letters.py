@@ -16,7 +16,7 @@ from babel.support import Translations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.domain.letters import LANGUAGES, LOCALES, Catalog, LetterText, default_text, render
+from portal.domain.letters import LANGUAGES, LOCALES, Catalog, LetterText, default_text, render, with_forecast
 from portal.models import LetterTemplate
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -91,7 +91,7 @@ class LetterBook:
     def write(self, kind: str, recipient: str, language: str, values: dict[str, str]) -> Letter:
         """Render the letter in use for these placeholder values."""
         version, text = self.text(kind, recipient, language)
-        rendered = render(text, values, language)
+        rendered = render(text, with_forecast(values, recipient, language, catalogs()), language)
         return Letter(rendered.subject, rendered.body, version)
 
 

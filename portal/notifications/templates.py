@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import audit
+from portal.domain.forecast import forecast
 from portal.domain.letters import (
     KINDS,
     LANGUAGES,
@@ -26,10 +28,12 @@ from portal.domain.letters import (
     letter_values,
     render,
     template_problems,
+    with_forecast,
 )
 from portal.domain.messages import AlertFacts
+from portal.domain.rules import Thresholds
 from portal.extensions import db
-from portal.models import Alert, Course, LetterTemplate, Student
+from portal.models import Alert, Course, LetterTemplate, Offering, Student
 from portal.notifications.letters import LetterBook, catalogs, saved_text
 
 SUBJECT_MAX = 300
@@ -136,9 +140,10 @@ def preview_facts(kind: str, language: str) -> tuple[AlertFacts, str]:
     """The facts of the newest alert of ``kind`` (a student of that language first), or a
     sample; and a label saying which."""
     base = (
-        select(Alert, Student.name, Student.student_number, Course.code, Course.title)
+        select(Alert, Student.name, Student.student_number, Course.code, Course.title, Offering.planned_hours)
         .join(Student, Student.id == Alert.student_id)
         .join(Course, Course.id == Alert.course_id)
+        .outerjoin(Offering, (Offering.term_id == Alert.term_id) & (Offering.course_id == Alert.course_id))
         .where(Alert.kind == kind)
         .order_by(Alert.id.desc())
         .limit(1)
@@ -157,11 +162,21 @@ def preview_facts(kind: str, language: str) -> tuple[AlertFacts, str]:
             a.held_hours,
             a.absent_hours,
             a.excused_hours,
+            _forecast(row.planned_hours, a.absent_hours),
         )
         return facts, f"alert #{a.id} ({row.student_number}, {row.code})"
     rate, threshold, held, absent, excused = (Decimal(v) for v in SAMPLE_FACTS[kind])
-    facts = AlertFacts(kind, "Ahmad Haidari", "S000003", "CS101", "Programming", rate, threshold, held, absent, excused)
+    # The sample's course plans 64 hours (the README's worked example).
+    outlook = _forecast(Decimal(64), absent)
+    facts = AlertFacts(
+        kind, "Ahmad Haidari", "S000003", "CS101", "Programming", rate, threshold, held, absent, excused, outlook
+    )
     return facts, "a sample alert (none of this kind exists yet)"
+
+
+def _forecast(planned: Decimal | None, absent: Decimal):
+    thresholds = Thresholds.from_config(current_app.config)
+    return forecast(planned, absent, thresholds.warning, thresholds.mahroom)
 
 
 def preview(
@@ -174,7 +189,8 @@ def preview(
     db.session.rollback()
     if found:
         return None, found, label
-    return render(LetterText(subject, body), letter_values(facts, language), language), [], label
+    values = with_forecast(letter_values(facts, language), recipient, language, catalogs())
+    return render(LetterText(subject, body), values, language), [], label
 
 
 def _add_version(kind, language, recipient, subject, body, note, actor) -> LetterTemplate:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from portal.alerts.outlook import AlertOutlook
 from portal.attendance.summary_cache import get_summary
 from portal.clock import iso_utc
 from portal.extensions import db
@@ -172,8 +173,10 @@ def alerts_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status=None,
     return _paginate(stmt, page, per_page)
 
 
-def alert_json(alert: Alert) -> dict[str, Any]:
-    """Return an alert as the API shows it (camelCase, ISO 8601 UTC times, rates as strings)."""
+def alert_json(alert: Alert, outlook: AlertOutlook | None = None) -> dict[str, Any]:
+    """Return an alert as the API shows it (camelCase, ISO 8601 UTC times, rates as strings),
+    with its term and forecast (``outlook``: read once per page; loaded here when not given)."""
+    outlook = outlook or AlertOutlook.load(db.session)
     return {
         "id": alert.id,
         "studentNumber": alert.student.student_number,
@@ -189,7 +192,15 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "excusedHours": str(alert.excused_hours),
         "openedAt": iso_utc(alert.opened_at),
         "resolvedAt": iso_utc(alert.resolved_at),
+        "resolvedReason": alert.resolved_reason,
+        **outlook.fields(alert.term_id, alert.course_id, alert.absent_hours),
     }
+
+
+def alerts_json(pagination) -> dict[str, Any]:
+    """A page of alerts as the API shows it (the terms and planned hours read once)."""
+    outlook = AlertOutlook.load(db.session)
+    return page_json(pagination, lambda alert: alert_json(alert, outlook))
 
 
 def notifications_page(
