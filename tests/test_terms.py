@@ -12,11 +12,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from portal.alerts.scan import run_threshold_check
+from portal.alerts.evaluation import range_candidates
+from portal.alerts.scan import check_pairs, run_threshold_check
 from portal.attendance import importing, term_imports
 from portal.attendance.saving import save_attendance, totals_mismatches
 from portal.domain.forecast import forecast
 from portal.domain.records import AttendanceInput
+from portal.domain.rules import Thresholds
 from portal.extensions import db
 from portal.models import (
     OPEN_TERM_ID,
@@ -89,6 +91,22 @@ def test_a_retaking_student_starts_the_new_term_fresh_and_keeps_the_old_alert_as
     assert spring.absent_hours == Decimal("0.00")
     assert _alerts()[0] == ("1405-SPR", "mahroom", "open", "70.00", None)
     assert totals_mismatches(db.session) == []
+
+
+def test_a_correction_that_crosses_in_an_ended_term_opens_nothing_by_any_path(any_app):
+    _terms()
+    student, course = factories.student("S2"), factories.course("CS101")
+    db.session.commit()
+    with time_machine.travel(SPRING_DAY, tick=False):
+        factories.attend(student, course, ["present"] * 10, start=date(2026, 3, 7))
+    with time_machine.travel(AUTUMN_DAY, tick=False):
+        factories.attend(student, course, ["absent"] * 5, start=date(2026, 3, 7))  # spring: now 50 %
+        assert check_pairs([(student.id, course.id)])["alertsOpened"] == {"warning": 0, "mahroom": 0, "tasdiq": 0}
+        assert sum(run_threshold_check()["alertsOpened"].values()) == 0
+        # Nothing of an ended term is even a candidate for the scan.
+        found = range_candidates(db.session, 0, 10**9, Thresholds(), date(2026, 10, 20))
+    assert found.enrollment_ids in ([], None) and found.terms == [_term_id("1405-AUT")]
+    assert _alerts() == []
 
 
 def test_records_on_a_terms_first_and_last_day_belong_to_it_and_the_day_after_to_the_next(any_app):
@@ -363,3 +381,60 @@ def test_the_scan_between_terms_evaluates_nothing(any_app):
         assert sum(run_threshold_check()["alertsOpened"].values()) == 0
     with time_machine.travel("2026-12-31 12:00:00+04:30", tick=False):
         assert run_threshold_check()["alertsOpened"]["mahroom"] == 1
+
+
+def _warning_body(number: str) -> tuple[str, str | None]:
+    notification = db.session.execute(
+        select(Notification)
+        .join(Alert, Alert.id == Notification.alert_id)
+        .join(factories.Student, factories.Student.id == Alert.student_id)
+        .where(factories.Student.student_number == number, Alert.kind == "warning", Alert.course_id == 1)
+    ).scalar_one()
+    return notification.body, notification.guardian_body
+
+
+def test_a_warning_letter_says_how_many_more_hours_bar_the_student_or_that_it_is_certain(app):
+    app.config["GUARDIAN_KINDS"] = ("warning", "mahroom")
+    _terms()
+    cs, ma, ph = factories.course("CS101"), factories.course("MA101", "Calculus"), factories.course("PH101", "Physics")
+    english = factories.student("S1", guardian="g1@family.example")
+    dari = factories.student("S2", language="fa")
+    db.session.commit()
+    _offerings("term_code,course_code,planned_hours\n1405-AUT,CS101,64\n1405-AUT,MA101,16\n")
+    with time_machine.travel("2026-12-20 09:00:00+04:30", tick=False):
+        for student in (english, dari):
+            # CS101: 9 of 40 hours absent, 77.5 %: a warning; 7 more absent hours reach 16 of 64.
+            factories.attend(student, cs, ["absent"] * 4 + ["present"] * 6, start=date(2026, 7, 20))
+            factories.attend(student, cs, ["absent"] + ["present"] * 19, hours="1", start=date(2026, 7, 20), slot=2)
+        # MA101: 4.5 of 20 hours absent (77.5 %) with 16 planned: more held than planned, the
+        # absences alone already reach the mahroom limit of 4 hours.
+        factories.attend(english, ma, ["absent", "present", "present", "present"], hours="4.5", start=date(2026, 7, 20))
+        factories.attend(english, ma, ["present"], hours="2", start=date(2026, 9, 1), slot=2)
+        # PH101: 4 of 18 hours absent (77.8 %), no planned hours: no forecast sentence.
+        factories.attend(english, ph, ["absent"] * 2 + ["present"] * 7, start=date(2026, 7, 20))
+        run_threshold_check()
+    body, guardian = _warning_body("S1")
+    assert (
+        "absent for 9 hours. This term's sessions of the course will hold 64 hours: if you are absent for "
+        "7 more hours, you will be barred from the final exam.\n\n"
+    ) in body
+    assert (
+        "This term's sessions of the course will hold 64 hours: if Student S1 is absent for 7 more hours, "
+        "Student S1 will be barred from the final exam.\n\n"
+    ) in guardian
+    body, _ = _warning_body("S2")
+    assert (
+        "جلسات این مضمون در این سمستر ۶۴ ساعت خواهد بود: اگر ۷ ساعت دیگر غیرحاضر باشید، از امتحان نهایی محروم می‌شوید."
+        in body
+    )
+    maths = db.session.execute(
+        select(Notification.body).join(Alert, Alert.id == Notification.alert_id).where(Alert.course_id == ma.id)
+    ).scalar_one()
+    assert (
+        "This term's sessions of the course will hold 16 hours, and your absences have already reached the mahroom "
+        "limit of 4 hours: you will be barred from the final exam." in maths
+    )
+    physics = db.session.execute(
+        select(Notification.body).join(Alert, Alert.id == Notification.alert_id).where(Alert.course_id == ph.id)
+    ).scalar_one()
+    assert "you were absent for 4 hours.\n\nPlease attend" in physics and "will hold" not in physics
