@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select
 
+from portal.alerts.evaluation import apply_evaluations, totals_for_student_range
 from portal.attendance.saving import latest_allowed_date, recompute_totals
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.models import AttendanceRecord, Course, Enrollment, Student
+from portal.models import AttendanceRecord, Course, Enrollment, Offering, Student, Term
 from portal.storage.upsert import insert_ignore
 
 COURSE_TITLES = [
@@ -89,10 +90,22 @@ def _profile(rng: random.Random):
 DEMO_LANGUAGES = ("fa", "fa", "fa", "ps", "ps", "en")
 
 
+PAST_TERM_WEEKS = 16
+CURRENT_TERM_EXTRA_WEEKS = 10  # weeks of the current term still to come
+SESSION_HOURS = Decimal(2)  # a session's planned length (recorded sessions vary: 1 to 3 hours)
+
+
 def seed(
     *, students: int, courses: int, sessions: int, seed: int, progress: Callable[[str], None] | None = None
 ) -> dict:
-    """Insert a demo university and return counts of what was written."""
+    """Insert a demo university and return counts of what was written.
+
+    Two terms: the past one (16 weekly sessions per course, ended the day before the current
+    one began) and the current one (``sessions`` held so far, 10 weeks to go, planned hours
+    per course). Every student took 3-4 courses last term; whoever ended one of them mahroom
+    retakes it this term, beside 3-4 new courses. The past term's alerts are written as its
+    scans would have left them, without notifications (history).
+    """
     rng = random.Random(seed)
     session = db.session
     say = progress or (lambda message: None)
@@ -100,8 +113,10 @@ def seed(
     numbers = _insert_students(session, rng, students)
     say(f"{students:,} students written")
     today = latest_allowed_date()
-    term_start = today - timedelta(days=7 * sessions)
-    records_written = enrollments = 0
+    current_start = today - timedelta(days=7 * sessions)
+    past, current = _demo_terms(session, course_ids, current_start, today + timedelta(weeks=CURRENT_TERM_EXTRA_WEEKS))
+    past_start = current_start - timedelta(weeks=PAST_TERM_WEEKS)
+    records_written = enrollments = retakes = 0
     now = utcnow()
     for start in range(0, len(numbers), 1000):
         ids = list(
@@ -112,9 +127,21 @@ def seed(
         pending: list[dict] = []
         pairs = []
         for sid in ids:
-            for cid in rng.sample(course_ids, k=min(len(course_ids), rng.randint(4, 6))):
-                pairs.append({"student_id": sid, "course_id": cid, "active": True, "created_at": now})
-                pending.extend(_term(rng, sid, cid, sessions, term_start))
+            taken = rng.sample(course_ids, k=min(len(course_ids), rng.randint(3, 4)))
+            failed = []
+            for cid in taken:
+                records = _term(rng, sid, cid, PAST_TERM_WEEKS, past_start, past)
+                failed += [cid] if _absent_share(records) >= Decimal("0.25") else []
+                pairs.append({"student_id": sid, "course_id": cid, "term_id": past, "active": True, "created_at": now})
+                pending.extend(records)
+            fresh = [c for c in course_ids if c not in failed]
+            this_term = failed + rng.sample(fresh, k=min(len(fresh), rng.randint(3, 4)))
+            retakes += len(failed)
+            for cid in this_term:
+                pairs.append(
+                    {"student_id": sid, "course_id": cid, "term_id": current, "active": True, "created_at": now}
+                )
+                pending.extend(_term(rng, sid, cid, sessions, current_start, current))
         insert_ignore(session, Enrollment, pairs, ["student_id", "course_id", "term_id"])
         enrollments += len(pairs)
         for chunk_start in range(0, len(pending), CHUNK):
@@ -122,9 +149,60 @@ def seed(
         records_written += len(pending)
         enrollment_ids = list(session.execute(select(Enrollment.id).where(Enrollment.student_id.in_(ids))).scalars())
         recompute_totals(session, enrollment_ids)
+        _past_alerts(session, ids[0], ids[-1], past, past_start + timedelta(weeks=PAST_TERM_WEEKS))
         session.commit()
         say(f"{min(start + 1000, len(numbers)):,}/{len(numbers):,} students' attendance written")
-    return {"students": students, "courses": len(course_ids), "enrollments": enrollments, "records": records_written}
+    return {
+        "students": students,
+        "courses": len(course_ids),
+        "enrollments": enrollments,
+        "records": records_written,
+        "retakes": retakes,
+    }
+
+
+def _demo_terms(session, course_ids: list[int], current_start: date, current_end: date) -> tuple[int, int]:
+    """Create (or find) the past and the current demo term and the current term's planned hours."""
+    past_start = current_start - timedelta(weeks=PAST_TERM_WEEKS)
+    rows = [
+        {
+            "code": "DEMO-PAST",
+            "name": "Last term (demo)",
+            "starts_on": past_start,
+            "ends_on": current_start - timedelta(days=1),
+        },
+        {"code": "DEMO-NOW", "name": "This term (demo)", "starts_on": current_start, "ends_on": current_end},
+    ]
+    insert_ignore(session, Term, [{**r, "created_at": utcnow(), "updated_at": utcnow()} for r in rows], ["code"])
+    ids = dict(session.execute(select(Term.code, Term.id).where(Term.code.in_(["DEMO-PAST", "DEMO-NOW"]))).all())
+    weeks = (current_end - current_start).days // 7 + 1
+    insert_ignore(
+        session,
+        Offering,
+        [
+            {
+                "term_id": ids["DEMO-NOW"],
+                "course_id": cid,
+                "planned_hours": SESSION_HOURS * weeks,
+                "updated_at": utcnow(),
+            }
+            for cid in course_ids
+        ],
+        ["term_id", "course_id"],
+    )
+    return ids["DEMO-PAST"], ids["DEMO-NOW"]
+
+
+def _absent_share(records: list[dict]) -> Decimal:
+    held = sum(r["hours"] for r in records)
+    return sum(r["hours"] for r in records if r["status"] == "absent") / held if held else Decimal(0)
+
+
+def _past_alerts(session, first: int, last: int, past: int, ended_on: date) -> None:
+    """The alerts the past term's scans would have left open at its end (no notifications)."""
+    at = datetime.combine(ended_on, time(12))
+    rows = totals_for_student_range(session, first, last, [past])
+    apply_evaluations(session, rows, at, [past])
 
 
 def _insert_courses(session, courses: int) -> list[int]:
@@ -161,7 +239,7 @@ def _insert_students(session, rng: random.Random, students: int) -> list[str]:
     return [r["student_number"] for r in student_rows]
 
 
-def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: date) -> list[dict]:
+def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: date, term_id: int) -> list[dict]:
     (absent_lo, absent_hi), (excused_lo, excused_hi) = _profile(rng)
     held = max(1, sessions - rng.randint(0, 2))
     absent = round(held * rng.uniform(absent_lo, absent_hi))
@@ -178,6 +256,7 @@ def _term(rng: random.Random, sid: int, cid: int, sessions: int, term_start: dat
         {
             "student_id": sid,
             "course_id": cid,
+            "term_id": term_id,
             "date": term_start + timedelta(days=7 * n),
             "slot": 1,
             "hours": hours,

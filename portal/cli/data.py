@@ -86,7 +86,7 @@ def demo_group() -> None:
 @with_appcontext
 @needs_database
 def demo_seed(students: int, courses: int, sessions: int, seed: int, if_empty: bool) -> None:
-    """Fill a demo university: courses, students, enrollments and a term of attendance."""
+    """Fill a demo university: courses, students, two terms of attendance (with retakes)."""
     if if_empty and demo.has_students():
         click.echo("Demo data not added: the database already has students.")
         return
@@ -97,5 +97,6 @@ def demo_seed(students: int, courses: int, sessions: int, seed: int, if_empty: b
     summary = demo.seed(students=students, courses=courses, sessions=sessions, seed=seed, progress=progress)
     click.echo(
         f"Seeded {summary['students']:,} students, {summary['courses']} courses, "
-        f"{summary['enrollments']:,} enrollments and {summary['records']:,} attendance records."
+        f"{summary['enrollments']:,} enrollments and {summary['records']:,} attendance records "
+        f"over two terms ({summary['retakes']:,} retakes of a course last term barred)."
     )
