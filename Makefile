@@ -47,8 +47,9 @@ format: venv-dev
 clean:
 	rm -rf $(VENV) build .pytest_cache
 
-## make bench: the benchmarks of docs/performance.md (BENCH_STUDENTS=20000 or 100000; BENCH_RUNS=3)
+## make bench: the benchmarks of docs/performance.md (BENCH_STUDENTS=20000 or 100000; BENCH_RUNS=3; BENCH_TERMS=2)
 BENCH_STUDENTS ?= 20000
 BENCH_RUNS ?= 3
+BENCH_TERMS ?= 2
 bench: venv-dev
-	BENCH_STUDENTS=$(BENCH_STUDENTS) BENCH_RUNS=$(BENCH_RUNS) $(BIN)/python bench/run.py
+	BENCH_STUDENTS=$(BENCH_STUDENTS) BENCH_RUNS=$(BENCH_RUNS) BENCH_TERMS=$(BENCH_TERMS) $(BIN)/python bench/run.py

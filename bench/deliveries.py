@@ -96,8 +96,9 @@ def prepare(app, channel: str, count: int, url: str) -> list[tuple[str, str, lis
         db.session.execute(db.text(RESET))
         db.session.execute(
             db.text(
-                "INSERT INTO alerts (student_id, course_id, kind, status, suppressed, rate, threshold, held_hours, "
-                "absent_hours, excused_hours, opened_at) SELECT student_id, course_id, 'warning', 'resolved', false, "
+                "INSERT INTO alerts (student_id, course_id, term_id, kind, status, suppressed, rate, threshold, "
+                "held_hours, absent_hours, excused_hours, opened_at) "
+                "SELECT student_id, course_id, term_id, 'warning', 'resolved', false, "
                 "77.5, 80, 80, 18, 0, now() AT TIME ZONE 'utc' FROM enrollments ORDER BY id LIMIT :n"
             ),
             {"n": count},

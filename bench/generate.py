@@ -3,8 +3,11 @@
     python bench/generate.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --students 20000
 
 Creates the schema (migrations) when missing, empties the tables, then writes students,
-courses, enrollments (with their hour totals) and 40 two-hour sessions per course per student:
-6 courses each, so 20,000 students give 4.8M attendance rows and 100,000 give 24M.
+courses, enrollments (with their hour totals) and 40 two-hour sessions per course per student
+per term: 6 courses each term. With ``--terms 2`` (the default) there are two terms, the
+current one (it began 100 days ago) and the one before it, each with its own 6 courses per
+student: 20,000 students give 9.6M attendance rows and 100,000 give 48M (``--terms 1``: one
+open-ended term, half of that, as the benchmarks ran before terms existed).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ TABLES = [
     "students",
     "courses",
     "job_runs",
+    "offerings",
 ]
 
 
@@ -90,16 +94,42 @@ def drop_record_indexes(cur) -> list[str]:
     ]
 
 
-def generate(url: str, students: int, sessions: int, seed: int) -> dict:
+def term_spans(terms: int) -> list[tuple[int | None, date, date]]:
+    """``(term id, first day, last day)`` of each term, oldest first; id None: the open-ended
+    term (``--terms 1``). The current term contains today, so the scan evaluates it."""
+    today = date.today()
+    current = (today - timedelta(days=100), today + timedelta(days=60))
+    if terms == 1:
+        return [(None, *current)]
+    spans = []
+    for back in range(terms - 1, 0, -1):  # 200-day terms before the current one
+        end = current[0] - timedelta(days=1 + 200 * (back - 1))
+        spans.append((None, end - timedelta(days=199), end))
+    return [(i + 2, first, last) for i, (_, first, last) in enumerate([*spans, (None, *current)])]
+
+
+def write_terms(cur, spans) -> None:
+    cur.execute("DELETE FROM terms WHERE id <> 1")
+    for number, (term_id, first, last) in enumerate(spans, start=1):
+        if term_id is not None:
+            cur.execute(
+                "INSERT INTO terms (id, code, name, starts_on, ends_on, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, now(), now())",
+                (term_id, f"BENCH-{number}", f"Benchmark term {number}", first, last),
+            )
+    cur.execute("SELECT setval(pg_get_serial_sequence('terms', 'id'), (SELECT max(id) FROM terms))")
+
+
+def generate(url: str, students: int, sessions: int, seed: int, terms: int = 2) -> dict:
     rng = random.Random(seed)
     courses = max(COURSES_PER_STUDENT, students // 400)
-    start = date(2026, 9, 1)
-    dates = [start + timedelta(days=(i // 2) * 7 + (i % 2) * 2) for i in range(sessions)]
+    spans = term_spans(terms)
     timings = {}
     with psycopg.connect(plain_url(url), autocommit=False) as conn:
         cur = conn.cursor()
         t = time.monotonic()
         cur.execute("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY CASCADE")
+        write_terms(cur, spans)
         with cur.copy("COPY courses (id, code, title, created_at) FROM STDIN") as copy:
             for c in range(1, courses + 1):
                 copy.write_row((c, f"C{c:04d}", f"Course {c}", "2026-09-01"))
@@ -116,22 +146,26 @@ def generate(url: str, students: int, sessions: int, seed: int) -> dict:
         enrollment_buf = io.StringIO()
         eid = 0
         with cur.copy(
-            "COPY attendance_records (student_id, course_id, date, slot, hours, status, recorded_at) FROM STDIN"
+            "COPY attendance_records (student_id, course_id, term_id, date, slot, hours, status, recorded_at) FROM STDIN"
         ) as copy:
-            for s in range(1, students + 1):
-                chunk = []
-                for c in rng.sample(range(1, courses + 1), COURSES_PER_STUDENT):
-                    absent, excused = profile(rng)
-                    statuses = ["absent"] * absent + ["sick"] * excused
-                    statuses += ["present"] * (sessions - len(statuses))
-                    rng.shuffle(statuses)
-                    for i, status in enumerate(statuses):
-                        chunk.append(f"{s}\t{c}\t{dates[i]}\t1\t{SESSION_HOURS}\t{status}\t2026-11-01\n")
-                    eid += 1
-                    enrollment_buf.write(
-                        f"{eid}\t{s}\t{c}\tt\t{sessions * SESSION_HOURS}\t{absent * SESSION_HOURS}\t{excused * SESSION_HOURS}\t2026-11-01\t2026-09-01\n"
-                    )
-                copy.write("".join(chunk))
+            for term_id, first, _ in spans:
+                term = term_id or 1
+                dates = [first + timedelta(days=(i // 2) * 7 + (i % 2) * 2) for i in range(sessions)]
+                for s in range(1, students + 1):
+                    chunk = []
+                    for c in rng.sample(range(1, courses + 1), COURSES_PER_STUDENT):
+                        absent, excused = profile(rng)
+                        statuses = ["absent"] * absent + ["sick"] * excused
+                        statuses += ["present"] * (sessions - len(statuses))
+                        rng.shuffle(statuses)
+                        for i, status in enumerate(statuses):
+                            chunk.append(f"{s}\t{c}\t{term}\t{dates[i]}\t1\t{SESSION_HOURS}\t{status}\t2026-11-01\n")
+                        eid += 1
+                        enrollment_buf.write(
+                            f"{eid}\t{s}\t{c}\t{term}\tt\t{sessions * SESSION_HOURS}\t{absent * SESSION_HOURS}\t"
+                            f"{excused * SESSION_HOURS}\t2026-11-01\t2026-09-01\n"
+                        )
+                    copy.write("".join(chunk))
         timings["attendance"] = time.monotonic() - t
         t = time.monotonic()
         for statement in saved:
@@ -139,7 +173,8 @@ def generate(url: str, students: int, sessions: int, seed: int) -> dict:
         timings["attendance indexes"] = time.monotonic() - t
         t = time.monotonic()
         with cur.copy(
-            "COPY enrollments (id, student_id, course_id, active, held_hours, absent_hours, excused_hours, totals_updated_at, created_at) FROM STDIN"
+            "COPY enrollments (id, student_id, course_id, term_id, active, held_hours, absent_hours, excused_hours, "
+            "totals_updated_at, created_at) FROM STDIN"
         ) as copy:
             copy.write(enrollment_buf.getvalue())
         for table in ("students", "courses", "enrollments", "attendance_records"):
@@ -150,7 +185,14 @@ def generate(url: str, students: int, sessions: int, seed: int) -> dict:
         conn.autocommit = True
         cur.execute("VACUUM ANALYZE")
         timings["vacuum"] = time.monotonic() - t
-    return {"students": students, "courses": courses, "enrollments": eid, "records": eid * sessions, "seconds": timings}
+    return {
+        "students": students,
+        "courses": courses,
+        "terms": terms,
+        "enrollments": eid,
+        "records": eid * sessions,
+        "seconds": timings,
+    }
 
 
 def main() -> None:
@@ -162,9 +204,10 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=20000)
     parser.add_argument("--sessions", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--terms", type=int, default=2, help="terms of data (1: the open-ended term only)")
     args = parser.parse_args()
     migrate(args.database_url)
-    result = generate(args.database_url, args.students, args.sessions, args.seed)
+    result = generate(args.database_url, args.students, args.sessions, args.seed, args.terms)
     print(result)
 
 

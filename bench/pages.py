@@ -76,8 +76,9 @@ end
 """
 DATA_SQL = [
     "TRUNCATE inbox_messages, deliveries, notifications, alerts RESTART IDENTITY CASCADE",
-    "INSERT INTO alerts (student_id, course_id, kind, status, suppressed, rate, threshold, held_hours, absent_hours, "
-    "excused_hours, opened_at, resolved_at, resolved_rate) SELECT e.student_id, e.course_id, k.kind, 'resolved', false, "
+    "INSERT INTO alerts (student_id, course_id, term_id, kind, status, suppressed, rate, threshold, held_hours, "
+    "absent_hours, excused_hours, opened_at, resolved_at, resolved_rate) "
+    "SELECT e.student_id, e.course_id, e.term_id, k.kind, 'resolved', false, "
     "77.5, 80, 80, 18, 0, now() AT TIME ZONE 'utc' - interval '30 days', now() AT TIME ZONE 'utc', 90 "
     "FROM enrollments e CROSS JOIN (VALUES ('warning'), ('mahroom'), ('tasdiq')) AS k(kind) ORDER BY e.id, k.kind "
     "LIMIT :alerts",

@@ -18,6 +18,7 @@ from common import BIN, ROOT
 
 STUDENTS = int(os.environ.get("BENCH_STUDENTS", "20000"))
 RUNS = os.environ.get("BENCH_RUNS", "3")
+TERMS = int(os.environ.get("BENCH_TERMS", "2"))
 SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1")
 
 
@@ -33,12 +34,13 @@ def ensure_data(url: str, name: str) -> None:
     with psycopg.connect(url) as conn:
         try:
             have = conn.execute("SELECT count(*) FROM students").fetchone()[0]
+            terms = conn.execute("SELECT greatest(count(*), 1) FROM terms WHERE starts_on IS NOT NULL").fetchone()[0]
         except psycopg.errors.UndefinedTable:
-            have = 0
-    if have != STUDENTS:
-        print(f"generating {STUDENTS:,} students into {name} (about 2 minutes at 100k)", flush=True)
+            have, terms = 0, 0
+    if (have, terms) != (STUDENTS, TERMS):
+        print(f"generating {STUDENTS:,} students, {TERMS} term(s), into {name} (about 4 minutes at 100k)", flush=True)
         subprocess.run(
-            [sys.executable, "bench/generate.py", "--database-url", url, "--students", str(STUDENTS)],
+            [sys.executable, "bench/generate.py", "--database-url", url, "--students", str(STUDENTS), "--terms", str(TERMS)],
             cwd=ROOT,
             check=True,
         )

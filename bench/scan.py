@@ -126,6 +126,7 @@ def reference_scan(app) -> dict:
         cur = raw.cursor()
         cur.execute("CREATE TEMP TABLE ref_alerts (student_id int, course_id int, kind text, rate numeric)")
         ids = [r[0] for r in cur.execute("SELECT id FROM students WHERE active ORDER BY id").fetchall()]
+        term = cur.execute(CURRENT_TERM_SQL).fetchone()[0]
         started = time.monotonic()
         opened = 0
         for start in range(0, len(ids), 10):
@@ -135,8 +136,9 @@ def reference_scan(app) -> dict:
                     "sum(CASE WHEN r.status = 'absent' THEN r.hours ELSE 0 END), "
                     "sum(CASE WHEN r.status IN ('sick', 'leave') THEN r.hours ELSE 0 END) "
                     "FROM attendance_records r JOIN enrollments e ON e.student_id = r.student_id "
-                    "AND e.course_id = r.course_id AND e.active WHERE r.student_id = %s GROUP BY r.course_id",
-                    (sid,),
+                    "AND e.course_id = r.course_id AND e.term_id = r.term_id AND e.active "
+                    "WHERE r.student_id = %s AND r.term_id = %s GROUP BY r.course_id",
+                    (sid, term),
                 ).fetchall()
                 for cid, held, absent, excused in rows:
                     result = evaluate(HourTotals(Decimal(held), Decimal(absent), Decimal(excused)), thresholds)
@@ -155,6 +157,12 @@ def reference_scan(app) -> dict:
     return {"seconds": elapsed, "students": len(ids), "opened": opened}
 
 
+# The term in progress today (the open-ended term, 1, when no term is dated).
+CURRENT_TERM_SQL = (
+    "SELECT coalesce((SELECT id FROM terms WHERE starts_on <= current_date AND ends_on >= current_date), 1)"
+)
+
+
 def immediate_check(app, run_no: int, pairs_wanted: int = 100, per_pair: int = 10) -> tuple[float, int]:
     """Save 1,000 records (10 sessions turned absent for 100 clean pairs) through the service the
     API uses; return (seconds until every pair's mahroom alert exists, records saved)."""
@@ -163,14 +171,15 @@ def immediate_check(app, run_no: int, pairs_wanted: int = 100, per_pair: int = 1
     from portal.extensions import db
 
     with app.app_context():
+        term = db.session.execute(db.text(CURRENT_TERM_SQL)).scalar_one()
         pairs = db.session.execute(
             db.text(
                 "SELECT e.student_id, e.course_id, s.student_number, c.code FROM enrollments e "
                 "JOIN students s ON s.id = e.student_id JOIN courses c ON c.id = e.course_id "
-                "WHERE e.absent_hours = 0 AND e.excused_hours = 0 AND e.held_hours = 80 "
+                "WHERE e.absent_hours = 0 AND e.excused_hours = 0 AND e.held_hours = 80 AND e.term_id = :term "
                 "ORDER BY e.id OFFSET :skip LIMIT :n"
             ),
-            {"skip": run_no * pairs_wanted * 7, "n": pairs_wanted},
+            {"skip": run_no * pairs_wanted * 7, "n": pairs_wanted, "term": term},
         ).all()
         # Each run turns 100 more enrollments absent, so a data set reused many times runs out.
         assert len(pairs) == pairs_wanted, (
@@ -182,9 +191,9 @@ def immediate_check(app, run_no: int, pairs_wanted: int = 100, per_pair: int = 1
             dates = db.session.execute(
                 db.text(
                     "SELECT date, slot, hours FROM attendance_records WHERE student_id = :s AND course_id = :c "
-                    "ORDER BY date LIMIT :k"
+                    "AND term_id = :term ORDER BY date LIMIT :k"
                 ),
-                {"s": sid, "c": cid, "k": per_pair},
+                {"s": sid, "c": cid, "k": per_pair, "term": term},
             ).all()
             records += [AttendanceInput(number, code, d, slot, hours, "absent") for d, slot, hours in dates]
         db.session.remove()
