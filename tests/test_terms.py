@@ -438,3 +438,24 @@ def test_a_warning_letter_says_how_many_more_hours_bar_the_student_or_that_it_is
         select(Notification.body).join(Alert, Alert.id == Notification.alert_id).where(Alert.course_id == ph.id)
     ).scalar_one()
     assert "you were absent for 4 hours.\n\nPlease attend" in physics and "will hold" not in physics
+
+
+def test_alerts_list_names_each_alerts_term(app, runner):
+    import json
+
+    _terms()
+    student, course = factories.student("S1"), factories.course("CS101")
+    db.session.commit()
+    with time_machine.travel(AUTUMN_DAY, tick=False):
+        factories.attend(student, course, ["absent"] * 3 + ["present"] * 7, start=date(2026, 7, 20))
+        run_threshold_check()
+    listed = json.loads(runner.invoke(args=["alerts", "list", "--json"]).output)
+    assert {(a["kind"], a["termCode"], a["resolvedReason"]) for a in listed} == {
+        ("mahroom", "1405-AUT", None),
+        ("warning", "1405-AUT", None),
+    }
+    lines = runner.invoke(args=["alerts", "list"]).output.splitlines()
+    assert sorted(line.split("\t")[:4] for line in lines) == [
+        ["S1", "CS101", "1405-AUT", "mahroom"],
+        ["S1", "CS101", "1405-AUT", "warning (suppressed)"],
+    ]

@@ -64,9 +64,10 @@ def list_command(as_json: bool, status: str | None) -> None:
             click.echo(("" if first else ",") + "\n  " + json.dumps(item), nl=False)
         else:
             flag = " (suppressed)" if item["suppressed"] else ""
+            reason = f" ({item['resolvedReason']})" if item["resolvedReason"] else ""
             click.echo(
-                f"{item['studentNumber']}\t{item['courseCode']}\t{item['kind']}{flag}\t{item['status']}\t"
-                f"{item['rate']}%\t{item['openedAt']}\t{item['resolvedAt'] or ''}"
+                f"{item['studentNumber']}\t{item['courseCode']}\t{item['termCode'] or '-'}\t{item['kind']}{flag}\t"
+                f"{item['status']}{reason}\t{item['rate']}%\t{item['openedAt']}\t{item['resolvedAt'] or ''}"
             )
         first = False
     if as_json:
