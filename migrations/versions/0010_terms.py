@@ -86,6 +86,7 @@ def _upgrade_postgresql():
         "ALTER TABLE alerts ADD CONSTRAINT fk_alerts_student_id_enrollments FOREIGN KEY "
         "(student_id, course_id, term_id) REFERENCES enrollments (student_id, course_id, term_id) ON DELETE CASCADE"
     )
+    op.execute("CREATE INDEX ix_enrollments_term_student ON enrollments (term_id, student_id)")
     op.execute("DROP INDEX uq_alerts_one_open_per_crossing")
     op.execute(
         "CREATE UNIQUE INDEX uq_alerts_one_open_per_crossing ON alerts (student_id, course_id, term_id, kind) "
@@ -121,6 +122,7 @@ def _upgrade_sqlite():
             'uq_enrollments_student_id_course_id_term_id', ['student_id', 'course_id', 'term_id']
         )
         batch_op.create_foreign_key(op.f('fk_enrollments_term_id_terms'), 'terms', ['term_id'], ['id'])
+        batch_op.create_index('ix_enrollments_term_student', ['term_id', 'student_id'])
     for column in _hundredths_columns():
         op.add_column('enrollments', column)
     with op.batch_alter_table('alerts', schema=None) as batch_op:
@@ -160,6 +162,7 @@ def downgrade():
         if bind.dialect.name == 'sqlite':
             for column in _hundredths_columns():
                 batch_op.drop_column(column.name)
+        batch_op.drop_index('ix_enrollments_term_student')
         batch_op.drop_constraint('uq_enrollments_student_id_course_id_term_id', type_='unique')
         batch_op.create_unique_constraint('uq_enrollments_student_id_course_id', ['student_id', 'course_id'])
         batch_op.drop_constraint('fk_enrollments_term_id_terms', type_='foreignkey')
