@@ -1,7 +1,8 @@
 """Per-course statistics: a materialized view on PostgreSQL, a rebuilt table on SQLite.
 
 ``course_stats`` has one row per course, computed from the enrollment totals (kept exact on
-every attendance write), counting only active enrollments of active students:
+every attendance write), counting only active enrollments of active students in the term in
+progress at the refresh (the scan's terms: ``portal.attendance.terms``):
 
 - ``enrolled``: enrollments counted; ``evaluated``: those with held hours at or above
   ``ATTENDANCE_MIN_HELD_HOURS`` (and above zero), the only ones the risk counts consider;
@@ -12,8 +13,9 @@ every attendance write), counting only active enrollments of active students:
 
 Threshold comparisons use integer hundredths of hours and of percent, so they are exact on
 both databases (exactly 80.00 % is no warning, exactly 75.00 % is mahroom). The thresholds
-are written into the view's definition; the refresh recreates the view when the configured
-ones differ from those recorded in its comment. Averages and rates are derived when reading.
+are written into the view's definition with the university's date; the refresh recreates
+the view when they differ from those recorded in its comment (so once a day), and refreshes
+it concurrently otherwise. Averages and rates are derived when reading.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import text
 
+from portal.attendance.terms import university_today
 from portal.domain.rates import display_rate, two_places
 from portal.domain.rules import MAX_INT8_THRESHOLD_PLACES, Thresholds, scaled_rules
 from portal.extensions import db
@@ -57,9 +60,12 @@ def thresholds_from_config() -> dict[str, int]:
     return {name: value if name == "min_held" else value * lift for name, value in rules.items()}
 
 
-def stats_select(warning: int, mahroom: int, tasdiq: int, min_held: int, scale: int = _BASE_SCALE) -> str:
+def stats_select(
+    warning: int, mahroom: int, tasdiq: int, min_held: int, scale: int = _BASE_SCALE, today: str = "CURRENT_DATE"
+) -> str:
     """Return the SELECT computing ``course_stats`` for thresholds in the integer form of
-    ``thresholds_from_config`` (same SQL on both databases)."""
+    ``thresholds_from_config`` (same SQL on both databases), counting the enrollments of the
+    terms in progress on ``today`` (an SQL date expression)."""
     for value in (warning, mahroom, tasdiq, min_held, scale):
         if not isinstance(value, int):
             raise TypeError("thresholds are integers (see thresholds_from_config)")
@@ -85,7 +91,11 @@ LEFT JOIN (
            CAST(ROUND(en.absent_hours * 100) AS BIGINT) AS a,
            CAST(ROUND(en.excused_hours * 100) AS BIGINT) AS x
     FROM enrollments en JOIN students s ON s.id = en.student_id
-    WHERE en.active AND s.active
+    WHERE en.active AND s.active AND en.term_id IN (
+        SELECT t.id FROM terms t
+        WHERE (t.starts_on <= {today} AND t.ends_on >= {today})
+           OR (t.starts_on IS NULL AND NOT EXISTS (SELECT 1 FROM terms d WHERE d.starts_on IS NOT NULL))
+    )
 ) e ON e.course_id = c.id
 GROUP BY c.id, c.code, c.title
 """
@@ -102,27 +112,30 @@ def refresh_course_stats() -> dict[str, Any]:
     Returns ``{"courses": n, "method": "concurrently" | "recreated" | "rebuilt"}``.
     """
     thresholds = thresholds_from_config()
+    # The university's date decides the term in progress: written into the definition, so on
+    # PostgreSQL the first refresh of each day redefines the view (like a change of thresholds).
+    today = f"'{university_today().isoformat()}'"
     if db.engine.dialect.name == "postgresql":
-        method = _refresh_postgresql(thresholds)
+        method = _refresh_postgresql(thresholds, today)
     else:
         with db.engine.begin() as conn:
             conn.execute(text(f"DELETE FROM {VIEW}"))
-            conn.execute(text(f"INSERT INTO {VIEW} ({', '.join(COLUMNS)}) {stats_select(**thresholds)}"))
+            conn.execute(text(f"INSERT INTO {VIEW} ({', '.join(COLUMNS)}) {stats_select(**thresholds, today=today)}"))
         method = "rebuilt"
     with db.engine.connect() as conn:
         courses = conn.execute(text(f"SELECT COUNT(*) FROM {VIEW}")).scalar_one()
     return {"courses": courses, "method": method}
 
 
-def _refresh_postgresql(thresholds: dict[str, int]) -> str:
-    wanted = _comment(thresholds)
+def _refresh_postgresql(thresholds: dict[str, int], today: str) -> str:
+    wanted = _comment(thresholds) + f";today={today}".replace("'", "")
     with db.engine.connect() as conn:
         current = conn.execute(text(f"SELECT obj_description('{VIEW}'::regclass, 'pg_class')")).scalar()
     if current != wanted:
         # Thresholds changed since the view was defined: redefine it (DDL is transactional here).
         with db.engine.begin() as conn:
             conn.execute(text(f"DROP MATERIALIZED VIEW IF EXISTS {VIEW}"))
-            conn.execute(text(f"CREATE MATERIALIZED VIEW {VIEW} AS {stats_select(**thresholds)}"))
+            conn.execute(text(f"CREATE MATERIALIZED VIEW {VIEW} AS {stats_select(**thresholds, today=today)}"))
             conn.execute(text(f"CREATE UNIQUE INDEX uq_course_stats_course_id ON {VIEW} (course_id)"))
             conn.execute(text(f"COMMENT ON MATERIALIZED VIEW {VIEW} IS '{wanted}'"))
         return "recreated"

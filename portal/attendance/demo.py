@@ -106,9 +106,7 @@ def seed(
     retakes it this term, beside 3-4 new courses. The past term's alerts are written as its
     scans would have left them, without notifications (history).
     """
-    rng = random.Random(seed)
-    session = db.session
-    say = progress or (lambda message: None)
+    rng, session, say = random.Random(seed), db.session, progress or (lambda message: None)
     course_ids = _insert_courses(session, courses)
     numbers = _insert_students(session, rng, students)
     say(f"{students:,} students written")
@@ -132,15 +130,12 @@ def seed(
             for cid in taken:
                 records = _term(rng, sid, cid, PAST_TERM_WEEKS, past_start, past)
                 failed += [cid] if _absent_share(records) >= Decimal("0.25") else []
-                pairs.append({"student_id": sid, "course_id": cid, "term_id": past, "active": True, "created_at": now})
+                pairs.append(_enrollment(sid, cid, past, now))
                 pending.extend(records)
             fresh = [c for c in course_ids if c not in failed]
-            this_term = failed + rng.sample(fresh, k=min(len(fresh), rng.randint(3, 4)))
             retakes += len(failed)
-            for cid in this_term:
-                pairs.append(
-                    {"student_id": sid, "course_id": cid, "term_id": current, "active": True, "created_at": now}
-                )
+            for cid in failed + rng.sample(fresh, k=min(len(fresh), rng.randint(3, 4))):
+                pairs.append(_enrollment(sid, cid, current, now))
                 pending.extend(_term(rng, sid, cid, sessions, current_start, current))
         insert_ignore(session, Enrollment, pairs, ["student_id", "course_id", "term_id"])
         enrollments += len(pairs)
@@ -159,6 +154,10 @@ def seed(
         "records": records_written,
         "retakes": retakes,
     }
+
+
+def _enrollment(sid: int, cid: int, term_id: int, now) -> dict:
+    return {"student_id": sid, "course_id": cid, "term_id": term_id, "active": True, "created_at": now}
 
 
 def _demo_terms(session, course_ids: list[int], current_start: date, current_end: date) -> tuple[int, int]:
