@@ -276,3 +276,15 @@ def pg_procs(pg_app, tmp_path):
     group = _processes(pg_app, tmp_path)
     yield group
     group.stop_all()
+
+
+@pytest.fixture
+def migrated(request, backend):
+    """The app on ``backend`` (a test's parameter: sqlite or postgresql), for migration tests
+    that go down and up again; left at the head afterwards, even when the test fails midway
+    (the PostgreSQL database is shared by the whole session)."""
+    from flask_migrate import upgrade
+
+    yield request.getfixturevalue("app" if backend == "sqlite" else "pg_app")
+    db.session.remove()
+    upgrade(directory=str(ROOT / "migrations"))

@@ -20,15 +20,6 @@ def _indexes(table: str) -> set[str]:
     return {i["name"] for i in inspect(db.engine).get_indexes(table) if i["name"].startswith("ix_")}
 
 
-@pytest.fixture
-def migrated(request, backend):
-    """The app on ``backend``; left at the head afterwards, even when the test fails midway (the
-    PostgreSQL database is shared by the whole session)."""
-    yield request.getfixturevalue("app" if backend == "sqlite" else "pg_app")
-    db.session.remove()
-    upgrade(directory=MIGRATIONS)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_tokens_of_0006_become_admin_tokens_that_never_expire(migrated, backend):
     app = migrated

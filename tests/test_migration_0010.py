@@ -12,14 +12,6 @@ from portal.extensions import db
 from tests.test_migrations import MIGRATIONS, _differences
 
 
-@pytest.fixture
-def migrated(request, backend):
-    """The app on ``backend``; left at the head afterwards, even when the test fails midway."""
-    yield request.getfixturevalue("app" if backend == "sqlite" else "pg_app")
-    db.session.remove()
-    upgrade(directory=MIGRATIONS)
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_existing_rows_join_the_open_ended_term_with_their_totals_unchanged(migrated, backend):
     app = migrated
