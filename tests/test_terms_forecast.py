@@ -195,3 +195,23 @@ def test_a_warning_letter_says_how_many_more_hours_bar_the_student_or_that_it_is
         select(Notification.body).join(Alert, Alert.id == Notification.alert_id).where(Alert.course_id == ph.id)
     ).scalar_one()
     assert "you were absent for 4 hours.\n\nPlease attend" in physics and "will hold" not in physics
+
+
+def test_a_withdrawal_closes_that_courses_alerts_silently_and_coming_back_reopens_them(any_app):
+    from portal.attendance.term_imports import import_withdrawals
+
+    _barred_student()
+    notifications = _count(Notification)
+    result = import_withdrawals(io.BytesIO(b"term_code,student_number,course_code\n,S1,CS101\n"))
+    assert result.committed and result.alerts_closed == 2
+    assert {reason for *_, reason in _alerts()} == {"withdrawn"}
+    assert run_threshold_check()["alertsOpened"]["mahroom"] == 0 and _count(Notification) == notifications
+    refused = import_withdrawals(
+        io.BytesIO(b"term_code,student_number,course_code,withdrawn\n,S1,CS101,false\nX,S1,CS101,maybe\n")
+    )
+    assert [str(e) for e in refused.errors] == [
+        "line 3: withdrawn 'maybe' is not true or false; no enrollment of student 'S1' in course 'CS101' in term 'X'"
+    ]
+    assert db.session.execute(select(factories.Enrollment.active)).scalar_one() is False  # nothing written
+    import_withdrawals(io.BytesIO(b"term_code,student_number,course_code,withdrawn\n,S1,CS101,false\n"))
+    assert run_threshold_check()["alertsOpened"]["mahroom"] == 1 and _count(Notification) == notifications + 1

@@ -281,6 +281,21 @@ def close_alerts_of_inactive(session: Session, student_ids: Sequence[int], terms
     return closed
 
 
+def close_alerts_of_withdrawn(session: Session, enrollment_ids: Sequence[int], now: datetime) -> int:
+    """Close the open alerts of withdrawn enrollments (reason "withdrawn", no notification)."""
+    if not enrollment_ids:
+        return 0
+    keys = select(Enrollment.student_id, Enrollment.course_id, Enrollment.term_id).where(
+        Enrollment.id.in_(list(enrollment_ids))
+    )
+    return session.execute(
+        update(Alert)
+        .where(tuple_(Alert.student_id, Alert.course_id, Alert.term_id).in_(keys), Alert.status == "open")
+        .values(status="resolved", resolved_at=now, resolved_reason="withdrawn")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def _insert_alerts(session: Session, rows: list[dict]) -> list:
     # ON CONFLICT on the partial unique index: a crossing another transaction opened first
     # returns nothing here (and so gets no second notification).

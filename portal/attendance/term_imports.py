@@ -1,5 +1,6 @@
-"""CSV imports of terms (``code,name,starts_on,ends_on``) and offerings
-(``term_code,course_code,planned_hours``): checked whole, then written all at once.
+"""CSV imports of terms (``code,name,starts_on,ends_on``), offerings
+(``term_code,course_code,planned_hours``) and withdrawals
+(``term_code,student_number,course_code[,withdrawn]``): checked whole, then written all at once.
 
 Both files are a few dozen rows, read into memory. Any bad row writes nothing: a term that
 overlaps another, ends before it starts, or would leave recorded sessions outside its dates
@@ -18,14 +19,15 @@ from typing import IO
 from sqlalchemy import distinct, func, select, update
 
 from portal import audit
+from portal.alerts.evaluation import close_alerts_of_withdrawn
 from portal.attendance.importing import ImportResult, RowError, _rows
 from portal.attendance.saving import recompute_totals
 from portal.clock import utcnow
 from portal.extensions import db
-from portal.models import OPEN_TERM_ID, AttendanceRecord, Course, Enrollment, Offering, Term
+from portal.models import OPEN_TERM_ID, AttendanceRecord, Course, Enrollment, Offering, Student, Term
 from portal.storage.upsert import insert_ignore, upsert
 
-KINDS = ("terms", "offerings")
+KINDS = ("terms", "offerings", "withdrawals")
 TERM_COLUMNS = ("code", "name", "starts_on", "ends_on")
 OFFERING_COLUMNS = ("term_code", "course_code", "planned_hours")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -276,6 +278,61 @@ def import_offerings(stream: IO[bytes], *, actor: str = "system", source: str = 
     upsert(session, Offering, values, ["term_id", "course_id"], ["planned_hours", "updated_at"])
     result.rows_written = len(values)
     audit.record(actor, "offerings.import", f"{len(values)} offering(s)", details={"rows": len(values)}, source=source)
+    session.commit()
+    result.committed = True
+    return result
+
+
+WITHDRAWAL_COLUMNS = ("term_code", "student_number", "course_code")
+_TRUTH = {"": True, "true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def import_withdrawals(stream: IO[bytes], *, actor: str = "system", source: str = "cli") -> ImportResult:
+    """Mark enrollments withdrawn (``withdrawn`` column: true, the default when absent or
+    empty) or back (false): a withdrawn enrollment is not scanned, and its open alerts close
+    with the reason "withdrawn" and no notification. An empty ``term_code`` names the
+    open-ended term. All or nothing."""
+    result = ImportResult("withdrawals")
+    session = db.session
+    rows = _read(stream, WITHDRAWAL_COLUMNS, result)
+    terms = dict(session.execute(select(Term.code, Term.id)).all())  # code None: the open-ended term
+    changes: dict[int, bool] = {}
+    for line, row in rows:
+        term_code, number, code = (row.get(c, "").strip() for c in WITHDRAWAL_COLUMNS)
+        flag = (row.get("withdrawn") or "").strip().lower()
+        reasons = [] if flag in _TRUTH else [f"withdrawn {flag!r} is not true or false"]
+        enrollment = session.execute(
+            select(Enrollment.id)
+            .join(Student, Student.id == Enrollment.student_id)
+            .join(Course, Course.id == Enrollment.course_id)
+            .where(Student.student_number == number, Course.code == code, Enrollment.term_id == terms.get(term_code or None))
+        ).scalar()
+        if enrollment is None:
+            reasons.append(f"no enrollment of student {number!r} in course {code!r} in term {term_code!r}")
+        if reasons:
+            result.errors.append(RowError(line, reasons))
+        else:
+            changes[enrollment] = _TRUTH[flag]
+    if result.errors:
+        session.rollback()
+        return result
+    withdrawn = sorted(e for e, out in changes.items() if out)
+    for active, ids in ((False, withdrawn), (True, sorted(e for e, out in changes.items() if not out))):
+        if ids:
+            session.execute(update(Enrollment).where(Enrollment.id.in_(ids)).values(active=active))
+    result.alerts_closed = close_alerts_of_withdrawn(session, withdrawn, utcnow())
+    result.rows_written = len(changes)
+    audit.record(
+        actor,
+        "withdrawals.import",
+        f"{len(withdrawn)} withdrawn, {len(changes) - len(withdrawn)} back",
+        details={
+            "withdrawn": len(withdrawn),
+            "back": len(changes) - len(withdrawn),
+            "alertsClosed": result.alerts_closed,
+        },
+        source=source,
+    )
     session.commit()
     result.committed = True
     return result

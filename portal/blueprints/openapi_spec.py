@@ -66,8 +66,9 @@ ALERT_TERM_FIELDS: dict[str, Schema] = {
     "termCode": {"type": ["string", "null"], "description": "null: recorded before any term was defined."},
     "resolvedReason": {
         "type": ["string", "null"],
-        "enum": ["inactive", None],
-        "description": "`inactive`: closed without a notification because the student left; null otherwise.",
+        "enum": ["inactive", "withdrawn", None],
+        "description": "Closed without a notification: `inactive`, the student left; `withdrawn`, the student "
+        "withdrew from the course in that term; null otherwise.",
     },
     "plannedHours": EXACT_HOURS_OR_NULL,
     "warningAbsentLimit": EXACT_HOURS_OR_NULL,

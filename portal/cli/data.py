@@ -21,7 +21,7 @@ MAX_ERRORS_SHOWN = 50
 @with_appcontext
 @needs_database
 def import_command(kind: str, path: str, skip_invalid: bool) -> None:
-    """Import students, courses, attendance, terms or offerings from a CSV file.
+    """Import students, courses, attendance, terms, offerings or withdrawals from a CSV file.
 
     A file with any bad row writes nothing unless --skip-invalid is given (terms and
     offerings: always all or nothing).
@@ -45,6 +45,8 @@ def import_command(kind: str, path: str, skip_invalid: bool) -> None:
                 result = term_imports.import_terms(stream, actor=cli_actor(), source="cli")
             elif kind == "offerings":
                 result = term_imports.import_offerings(stream, actor=cli_actor(), source="cli")
+            elif kind == "withdrawals":
+                result = term_imports.import_withdrawals(stream, actor=cli_actor(), source="cli")
             else:
                 result = importing.import_csv(
                     kind, stream, skip_invalid=skip_invalid, progress=progress, actor=cli_actor(), source="cli"
@@ -65,7 +67,7 @@ def import_command(kind: str, path: str, skip_invalid: bool) -> None:
         f"Imported {result.rows_written:,} {kind} row(s) from {path} in {elapsed:.1f}s"
         + (f"; skipped {len(result.errors):,} bad row(s)" if result.errors else "")
         + (f"; moved {result.records_moved:,} record(s) into their terms" if result.records_moved else "")
-        + (f"; closed {result.alerts_closed:,} open alert(s) of inactive students" if result.alerts_closed else "")
+        + (f"; closed {result.alerts_closed:,} open alert(s) without a message" if result.alerts_closed else "")
         + "."
     )
 
