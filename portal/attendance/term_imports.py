@@ -16,7 +16,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import IO
 
-from sqlalchemy import distinct, func, select, update
+from sqlalchemy import exists, func, literal, select, true, update
 
 from portal import audit
 from portal.alerts.evaluation import close_alerts_of_withdrawn
@@ -25,7 +25,7 @@ from portal.attendance.saving import recompute_totals
 from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import OPEN_TERM_ID, AttendanceRecord, Course, Enrollment, Offering, Student, Term
-from portal.storage.upsert import insert_ignore, upsert
+from portal.storage.upsert import dialect_insert, upsert
 
 KINDS = ("terms", "offerings", "withdrawals")
 TERM_COLUMNS = ("code", "name", "starts_on", "ends_on")
@@ -192,41 +192,49 @@ def _move_open_records(session) -> int:
     terms' enrollments are rebuilt. The open-ended term's alerts stay as they are (history).
     Returns how many records moved.
     """
-    moved = 0
-    touched: set[int] = set()
+    moved, touched = 0, [OPEN_TERM_ID]
     dated = session.execute(select(Term.id, Term.starts_on, Term.ends_on).where(Term.starts_on.is_not(None))).all()
+    now = utcnow()
     for term_id, starts_on, ends_on in dated:
-        inside = (
-            (AttendanceRecord.term_id == OPEN_TERM_ID)
-            & (AttendanceRecord.date >= starts_on)
-            & (AttendanceRecord.date <= ends_on)
+
+        def inside(records, first=starts_on, last=ends_on):
+            return (records.c.term_id == OPEN_TERM_ID) & records.c.date.between(first, last)
+
+        # The open-ended enrollments with a record in the term (one probe of the records'
+        # unique index each) get their enrollment in the term, then the records move.
+        records = AttendanceRecord.__table__.alias("r")
+        held = (
+            select(Enrollment.student_id, Enrollment.course_id, literal(term_id), true(), literal(now))
+            .where(Enrollment.term_id == OPEN_TERM_ID)
+            .where(
+                exists().where(
+                    records.c.student_id == Enrollment.student_id,
+                    records.c.course_id == Enrollment.course_id,
+                    inside(records),
+                )
+            )
         )
-        pairs = session.execute(
-            select(distinct(AttendanceRecord.student_id), AttendanceRecord.course_id).where(inside)
-        ).all()
-        if not pairs:
-            continue
-        now = utcnow()
-        insert_ignore(
-            session,
-            Enrollment,
-            [
-                {"student_id": s, "course_id": c, "term_id": term_id, "active": True, "created_at": now}
-                for s, c in pairs
-            ],
-            ["student_id", "course_id", "term_id"],
+        columns = ["student_id", "course_id", "term_id", "active", "created_at"]
+        session.execute(
+            dialect_insert(session, Enrollment)
+            .from_select(columns, held)
+            .on_conflict_do_nothing(index_elements=["student_id", "course_id", "term_id"])
         )
-        moved += session.execute(
-            update(AttendanceRecord).where(inside).values(term_id=term_id).execution_options(synchronize_session=False)
+        count = session.execute(
+            update(AttendanceRecord)
+            .where(inside(AttendanceRecord.__table__))
+            .values(term_id=term_id)
+            .execution_options(synchronize_session=False)
         ).rowcount
-        touched |= {s for s, _ in pairs}
+        moved += count
+        touched += [term_id] if count else []
     if moved:
-        students = sorted(touched)
-        for start in range(0, len(students), 1000):
-            ids = session.scalars(
-                select(Enrollment.id).where(Enrollment.student_id.in_(students[start : start + 1000]))
-            ).all()
-            recompute_totals(session, ids)
+        # Rebuild the totals of every enrollment of the open-ended term and of the dated terms
+        # that received records (one statement per 500, like every attendance write).
+        ids = session.scalars(
+            select(Enrollment.id).where(Enrollment.term_id.in_(touched)).order_by(Enrollment.id)
+        ).all()
+        recompute_totals(session, ids)
     return moved
 
 
@@ -305,7 +313,11 @@ def import_withdrawals(stream: IO[bytes], *, actor: str = "system", source: str 
             select(Enrollment.id)
             .join(Student, Student.id == Enrollment.student_id)
             .join(Course, Course.id == Enrollment.course_id)
-            .where(Student.student_number == number, Course.code == code, Enrollment.term_id == terms.get(term_code or None))
+            .where(
+                Student.student_number == number,
+                Course.code == code,
+                Enrollment.term_id == terms.get(term_code or None),
+            )
         ).scalar()
         if enrollment is None:
             reasons.append(f"no enrollment of student {number!r} in course {code!r} in term {term_code!r}")
