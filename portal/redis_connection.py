@@ -12,10 +12,10 @@ from typing import Any
 
 from redis import Redis
 from redis.backoff import ConstantBackoff, NoBackoff
-from redis.connection import parse_url
+from redis.connection import SSLConnection, parse_url
 from redis.exceptions import RedisError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 
 class RedisUnavailable(RuntimeError):
@@ -61,6 +61,25 @@ def redis_setting_names(config: Mapping[str, Any]) -> str:
     return "REDIS_SENTINELS and REDIS_SENTINEL_MASTER" if uses_sentinel(config) else "REDIS_URL"
 
 
+class FailoverConnection(SentinelManagedConnection):
+    """A Sentinel-managed connection that is closed when a read is interrupted.
+
+    redis-py's ``SentinelManagedConnection.read_response`` defaults ``disconnect_on_error`` to
+    False where a plain ``Connection`` defaults it to True: an exception raised inside a read
+    (RQ's warm shutdown raises ``StopRequested`` from its SIGTERM handler while the worker
+    waits in ``BLMOVE``; a job timeout raises from SIGALRM) left the connection in the pool
+    with the interrupted command's reply still to come, and the next command read that reply
+    (a stopping worker hung in ``register_death`` until the ``BLMOVE`` timed out).
+    """
+
+    def read_response(self, disable_decoding=False, *, disconnect_on_error=True, **kwargs):
+        return super().read_response(disable_decoding, disconnect_on_error=disconnect_on_error, **kwargs)
+
+
+class FailoverSSLConnection(FailoverConnection, SSLConnection):
+    """``FailoverConnection`` over TLS (``rediss://`` in ``REDIS_URL``)."""
+
+
 def failover_retry(seconds: float) -> Retry:
     """A retry policy that keeps trying a command for about ``seconds``.
 
@@ -85,9 +104,10 @@ def _master_connection_kwargs(config: Mapping[str, Any], retry_seconds: float | 
         "socket_timeout": SOCKET_TIMEOUT,
         "health_check_interval": HEALTH_CHECK_INTERVAL,
         "retry": failover_retry(retry_seconds or config["REDIS_FAILOVER_SECONDS"]),
+        "connection_class": FailoverSSLConnection
+        if config["REDIS_URL"].startswith("rediss://")
+        else FailoverConnection,
     }
-    if config["REDIS_URL"].startswith("rediss://"):
-        kwargs["ssl"] = True
     return kwargs
 
 
@@ -128,7 +148,6 @@ def rq_cli_settings(config: Mapping[str, Any]) -> dict[str, Any]:
             "USERNAME": kwargs.pop("username"),
             "PASSWORD": kwargs.pop("password"),
             "SOCKET_TIMEOUT": kwargs.pop("socket_timeout"),
-            "SSL": kwargs.pop("ssl", False),
             "CONNECTION_KWARGS": kwargs,
             "SENTINEL_KWARGS": _sentinel_kwargs(config),
         }

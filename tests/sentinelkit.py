@@ -51,6 +51,7 @@ class SentinelCluster:
         self.servers: dict[int, subprocess.Popen] = {}
         self.sentinels: list[subprocess.Popen] = []
         self.failover_seconds: float | None = None
+        self.killed_at = 0.0
 
     # --- settings for the processes under test --------------------------------------------
 
@@ -160,6 +161,20 @@ class SentinelCluster:
 
     # --- breaking it ----------------------------------------------------------------------------
 
+    def replica_port(self) -> int:
+        master = self.master_port()
+        return next(port for port in self.servers if port != master)
+
+    def cut_replication(self) -> None:
+        """Cut the replica off the master's writes, as a broken link would: the master drops the
+        replica's link and the replica's handshake fails from then on (a wrong ``masterauth``),
+        so whatever the master does next is not on the replica when the master dies."""
+        replica = self.replica_port()
+        self.data(replica).config_set("masterauth", "not-the-password")
+        self.master().client_kill_filter(_type="replica")
+        link = lambda: self.data(replica).info("replication").get("master_link_status")  # noqa: E731
+        wait_for(lambda: link() == "down", 10, "the replica's link to the master to go down")
+
     def kill_master(self) -> int:
         """SIGKILL the current master (no persistence: what it did not replicate is gone); return its port."""
         port = self.master_port()
@@ -167,7 +182,7 @@ class SentinelCluster:
         proc = self.servers.pop(port)
         proc.kill()
         proc.wait(10)
-        self._killed_at = time.monotonic()
+        self.killed_at = time.monotonic()
         return port
 
     def wait_for_failover(self, old_port: int, timeout: float = 60) -> int:
@@ -185,5 +200,5 @@ class SentinelCluster:
             return port if role and role[0] == b"master" else None
 
         port = wait_for(promoted, timeout, "the sentinels to promote the replica", 0.05)
-        self.failover_seconds = time.monotonic() - self._killed_at
+        self.failover_seconds = time.monotonic() - self.killed_at
         return port

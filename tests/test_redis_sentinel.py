@@ -4,8 +4,10 @@ probes') finding the master through a real loopback Sentinel deployment and foll
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from redis.sentinel import SentinelConnectionPool
@@ -149,6 +151,30 @@ def test_the_apps_client_follows_a_failover_without_a_restart(app, cluster):
     old = cluster.kill_master()
     assert client.incr("counter") == 2  # retried through the failover, on the promoted replica
     assert client.connection_pool.get_master_address() == ("127.0.0.1", cluster.data_ports[1]) != ("127.0.0.1", old)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt(signum, frame):
+    raise Interrupted
+
+
+def test_a_read_interrupted_by_a_signal_closes_the_connection_so_the_next_command_gets_its_own_reply(app, cluster):
+    # RQ's warm shutdown and job timeouts raise from a signal handler, often inside a blocking read.
+    client = queues.get_redis()
+    previous = signal.signal(signal.SIGALRM, _interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupted):
+            client.blpop(["nothing-comes"], timeout=3)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    started = time.monotonic()
+    assert client.ping() is True  # not the BLPOP's late nil, 3 s later
+    assert time.monotonic() - started < 1
 
 
 def test_unreachable_sentinels_are_named_by_flask_check_and_readyz(app, runner, client):
