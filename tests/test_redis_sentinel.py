@@ -15,6 +15,7 @@ from rq.cli.helpers import get_redis_from_config
 
 from portal import queues, redis_connection
 from portal.config import ConfigError, load_config, redis_settings
+from portal.periodic.health import system_health
 from tests.faultkit import ROOT, free_port
 from tests.sentinelkit import MASTER_NAME, SentinelCluster
 
@@ -189,3 +190,16 @@ def test_unreachable_sentinels_are_named_by_flask_check_and_readyz(app, runner, 
     assert response.get_json()["checks"]["redis"]["error"] == (
         "Redis is not reachable (check REDIS_SENTINELS and REDIS_SENTINEL_MASTER)."
     )
+
+
+def test_health_and_metrics_answer_within_seconds_while_no_master_is_known(app, client):
+    # The probes give up after PROBE_RETRY_SECONDS; the app's own client would wait out a failover.
+    app.config.update(REDIS_SENTINELS=(("127.0.0.1", free_port()),), REDIS_SENTINEL_MASTER=MASTER_NAME)
+    app.extensions.pop("redis", None)
+    started = time.monotonic()
+    health = system_health()
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert time.monotonic() - started < 15  # two probes of about 2 s each, not 2 x 30 s
+    assert health["status"] == "critical" and health["redis"] is False
+    assert "No master found for 'attendance'" in " ".join(health["reasons"])
+    assert "portal_redis_up 0.0" in metrics
