@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from portal.domain.quiet_hours import parse_window
@@ -120,6 +121,60 @@ def _networks(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...
         raise ConfigError(f"{name} must be comma-separated networks such as 10.0.0.0/8, got {raw!r}: {exc}") from None
 
 
+def _sentinels(env: Mapping[str, str], name: str) -> tuple[tuple[str, int], ...]:
+    """``host:port,host:port`` (``[::1]:26379`` for IPv6) as ``((host, port), ...)``; empty: ()."""
+    raw = env.get(name) or ""
+    found: list[tuple[str, int]] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        host, colon, port = part.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"{name} must be comma-separated host:port pairs such as 10.0.0.5:26379, got {part!r}")
+        found.append((host, int(port)))
+    if raw.strip() and not found:
+        raise ConfigError(f"{name} must list at least one host:port, got {raw!r}")
+    return tuple(dict.fromkeys(found))
+
+
+def redis_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Redis settings alone (what ``workers/rq_settings.py`` needs for RQ's command line).
+
+    With ``REDIS_SENTINELS`` set, every process asks those sentinels for the master of
+    ``REDIS_SENTINEL_MASTER`` (required then); ``REDIS_URL`` still gives the database number
+    and the master's password, its host and port are not used. Raises ConfigError naming the
+    variable when a value is malformed.
+    """
+    env = os.environ if env is None else env
+    url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
+    sentinels = _sentinels(env, "REDIS_SENTINELS")
+    master = (env.get("REDIS_SENTINEL_MASTER") or "").strip()
+    if sentinels and not master:
+        raise ConfigError("REDIS_SENTINEL_MASTER must name the master the sentinels monitor (REDIS_SENTINELS is set)")
+    if master and not sentinels:
+        raise ConfigError(
+            "REDIS_SENTINEL_MASTER is set but REDIS_SENTINELS is not: list the sentinels as host:port,..."
+        )
+    if sentinels:
+        parts = urlsplit(url)
+        database = parts.path.strip("/") or "0"
+        if parts.scheme not in {"redis", "rediss"} or not database.isdigit():
+            raise ConfigError(
+                f"REDIS_URL must be redis://[:password@]host/DB (with REDIS_SENTINELS only its password and "
+                f"database number are used), got {url!r}"
+            )
+    return {
+        "REDIS_URL": url,
+        "REDIS_SENTINELS": sentinels,
+        "REDIS_SENTINEL_MASTER": master,
+        # The sentinels' own password (their `requirepass`), when they have one.
+        "REDIS_SENTINEL_PASSWORD": env.get("REDIS_SENTINEL_PASSWORD", ""),
+        # How long a command keeps retrying through the sentinels while they elect a new master.
+        "REDIS_FAILOVER_SECONDS": _int(env, "REDIS_FAILOVER_SECONDS", 30, minimum=1),
+    }
+
+
 def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The channels' settings: SMTP, webhook (and its signing key), quiet hours."""
     return {
@@ -166,7 +221,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
-        "REDIS_URL": env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        **redis_settings(env),
         **_delivery_settings(env),
         "WARNING_THRESHOLD": _decimal(env, "WARNING_THRESHOLD", "80"),
         "MAHROOM_THRESHOLD": _decimal(env, "MAHROOM_THRESHOLD", "75"),

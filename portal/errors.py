@@ -9,6 +9,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from portal.redis_connection import redis_setting_names
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +55,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
         log.error("redis unavailable: %s", exc)
-        return error_response(503, "Redis is not reachable (check REDIS_URL).")
+        return error_response(503, f"Redis is not reachable (check {redis_setting_names(app.config)}).")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

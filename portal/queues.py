@@ -1,6 +1,7 @@
 """All Redis and RQ wiring: connections, queue names, enqueue helpers, the scheduler factory.
 
-Nothing else in the project builds a ``Redis()`` or a ``Queue()``.
+Nothing else in the project builds a ``Redis()`` or a ``Queue()`` (the clients come from
+``portal/redis_connection.py``, which this module re-exports).
 """
 
 from __future__ import annotations
@@ -15,13 +16,24 @@ from typing import Any
 
 from flask import current_app
 from redis import Redis
-from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq_scheduler import Scheduler
+
+# The clients themselves (one URL, or Sentinel) are built in portal/redis_connection.py.
+from portal.redis_connection import (  # noqa: F401 - re-exported: the rest of the project imports them from here
+    PROBE_RETRY_SECONDS,
+    RedisUnavailable,
+    check_redis,
+    redis_client,
+    redis_from_url,
+    redis_location,
+    redis_setting_names,
+    uses_sentinel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -96,31 +108,27 @@ def delivery_batch_job_id(kind: str = "deliveries") -> str:
     return f"{kind}-{uuid.uuid4().hex}"
 
 
-class RedisUnavailable(RuntimeError):
-    """Redis cannot be reached; the message names REDIS_URL."""
-
-
-def redis_from_url(url: str) -> Redis:
-    """Return a client for ``url`` (not yet connected)."""
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
-
-
 def get_redis() -> Redis:
     """Return the app's shared Redis client (one per app, created lazily)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     client = app.extensions.get("redis")
     if client is None:
-        client = redis_from_url(app.config["REDIS_URL"])
+        client = redis_client(app.config)
         app.extensions["redis"] = client
     return client
 
 
-def check_redis(url: str) -> None:
-    """Raise RedisUnavailable with a clear message when ``url`` does not answer PING."""
-    try:
-        redis_from_url(url).ping()
-    except (RedisError, OSError, ValueError) as exc:
-        raise RedisUnavailable(f"Redis is not reachable at REDIS_URL={url!r}: {exc}") from None
+def get_probe_redis() -> Redis:
+    """Return the app's client for readiness probes: like ``get_redis()`` but giving up after
+    ``PROBE_RETRY_SECONDS`` during a failover instead of waiting it out."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not uses_sentinel(app.config):
+        return get_redis()
+    client = app.extensions.get("redis_probe")
+    if client is None:
+        client = redis_client(app.config, retry_seconds=PROBE_RETRY_SECONDS)
+        app.extensions["redis_probe"] = client
+    return client
 
 
 def get_queue(name: str, connection: Redis | None = None) -> Queue:

@@ -10,7 +10,9 @@ if [ -f .env ]; then set -a; . ./.env; set +a; fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 
 procfile=Procfile.dev
-if ! $BIN/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; then
+# With REDIS_SENTINELS set every process finds the master through the sentinels: no private Redis.
+if [ -z "${REDIS_SENTINELS:-}" ] && \
+   ! $BIN/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$REDIS_URL" 2>/dev/null; then
   if command -v redis-server >/dev/null 2>&1; then
     export DEV_REDIS_PORT="${DEV_REDIS_PORT:-6390}"
     export REDIS_URL="redis://127.0.0.1:${DEV_REDIS_PORT}/0"
@@ -32,7 +34,11 @@ $BIN/flask demo seed --students "${DEMO_STUDENTS:-300}" --if-empty
 $BIN/flask users create admin --role admin --generate-password --if-missing
 echo
 echo "Portal: http://127.0.0.1:5000  (user: admin; the password is printed above the first time)"
-echo "Queues: $BIN/rq info --url $REDIS_URL"
+if [ -n "${REDIS_SENTINELS:-}" ]; then
+  echo "Queues: REDIS_SENTINELS=$REDIS_SENTINELS REDIS_SENTINEL_MASTER=${REDIS_SENTINEL_MASTER:-} $BIN/rq info -c workers.rq_settings"
+else
+  echo "Queues: $BIN/rq info --url $REDIS_URL"
+fi
 echo
 exec_status=0
 $BIN/honcho start -f "$procfile" || exec_status=$?

@@ -149,27 +149,34 @@ class Process:
 
 
 def start_worker(
-    database_url: str, redis_url: str, log_dir: Path, *queues: str, burst: bool = False, **env: str
+    database_url: str,
+    redis_url: str,
+    log_dir: Path,
+    *queues: str,
+    burst: bool = False,
+    connection: Redis | None = None,
+    **env: str,
 ) -> tuple[Process, str]:
-    """Start ``rq worker --worker-class workers.worker.PortalWorker --with-scheduler`` as production
-    does; return it and its worker name once it has registered in Redis."""
+    """Start ``rq worker -c workers.rq_settings --worker-class workers.worker.PortalWorker
+    --with-scheduler`` as production does; return it and its worker name once it has registered
+    in Redis (read through ``connection``, default ``redis_url``)."""
     name = f"fault-{uuid.uuid4().hex[:8]}"
     rq = str(Path(sys.executable).with_name("rq"))
-    argv = [rq, "worker", "--url", redis_url, "--worker-class", "workers.worker.PortalWorker", "--name", name]
-    argv += ["--with-scheduler", *(["--burst"] if burst else []), *(queues or QUEUES)]
+    argv = [rq, "worker", "-c", "workers.rq_settings", "--worker-class", "workers.worker.PortalWorker"]
+    argv += ["--name", name, "--with-scheduler", *(["--burst"] if burst else []), *(queues or QUEUES)]
     proc = Process(argv, process_env(database_url, redis_url, **env), log_dir / f"{name}.log")
     if not burst:
-        redis = Redis.from_url(redis_url)
+        redis = connection or Redis.from_url(redis_url)
         wait_for(lambda: redis.exists(f"rq:worker:{name}") or not proc.alive(), 60, f"worker {name} to register")
         assert proc.alive(), proc.log()
     return proc, name
 
 
-def start_scheduler(database_url: str, redis_url: str, log_dir: Path, *args: str) -> Process:
+def start_scheduler(database_url: str, redis_url: str, log_dir: Path, *args: str, **env: str) -> Process:
     """Start ``python schedules.py`` (the scheduler process of the Procfile)."""
     argv = [sys.executable, "schedules.py", *args]
     name = f"scheduler-{uuid.uuid4().hex[:6]}"
-    return Process(argv, process_env(database_url, redis_url), log_dir / f"{name}.log")
+    return Process(argv, process_env(database_url, redis_url, **env), log_dir / f"{name}.log")
 
 
 class RedisServer:
@@ -331,14 +338,26 @@ class Processes:
     def __init__(self, database_url: str, redis_url: str, log_dir: Path):
         self.database_url, self.redis_url, self.log_dir = database_url, redis_url, log_dir
         self.started: list[Process] = []
+        # Extra environment of every process (REDIS_SENTINELS, ...) and the client that sees
+        # what they register in Redis (default: ``redis_url``).
+        self.env: dict[str, str] = {}
+        self.connection: Redis | None = None
 
     def worker(self, *queues: str, burst: bool = False, **env: str) -> Process:
-        proc, _ = start_worker(self.database_url, self.redis_url, self.log_dir, *queues, burst=burst, **env)
+        proc, _ = start_worker(
+            self.database_url,
+            self.redis_url,
+            self.log_dir,
+            *queues,
+            burst=burst,
+            connection=self.connection,
+            **{**self.env, **env},
+        )
         self.started.append(proc)
         return proc
 
     def scheduler(self, *args: str) -> Process:
-        proc = start_scheduler(self.database_url, self.redis_url, self.log_dir, *args)
+        proc = start_scheduler(self.database_url, self.redis_url, self.log_dir, *args, **self.env)
         self.started.append(proc)
         return proc
 

@@ -80,11 +80,14 @@ def _check_database() -> dict:
 
 def _check_redis() -> dict:
     try:
-        queues.get_redis().ping()
+        queues.get_probe_redis().ping()
         return {"ok": True}
     except (RedisError, OSError) as exc:
         log.warning("readyz: Redis unreachable: %s", exc)
-        return {"ok": False, "error": "Redis is not reachable (check REDIS_URL)."}
+        return {
+            "ok": False,
+            "error": f"Redis is not reachable (check {queues.redis_setting_names(current_app.config)}).",
+        }
 
 
 def _check_migrations() -> dict:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from portal.extensions import db
-from portal.queues import RedisUnavailable, check_redis
+from portal.queues import RedisUnavailable, check_redis, redis_location
 
 
 def _redacted(url: str) -> str:
@@ -43,9 +43,9 @@ def check_database() -> None:
 
 
 def check_redis_or_fail() -> None:
-    """Raise ClickException naming REDIS_URL when Redis does not answer."""
+    """Raise ClickException naming REDIS_URL (or REDIS_SENTINELS) when Redis does not answer."""
     try:
-        check_redis(current_app.config["REDIS_URL"])
+        check_redis(current_app.config)
     except RedisUnavailable as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -72,7 +72,7 @@ def needs_database(command: Callable) -> Callable:
             raise click.ClickException(database_message(exc)) from None
         except RedisError as exc:
             raise click.ClickException(
-                f"Redis is not reachable at REDIS_URL={current_app.config['REDIS_URL']}: {exc}"
+                f"Redis is not reachable at {redis_location(current_app.config)}: {exc}"
             ) from None
 
     return wrapped

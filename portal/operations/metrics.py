@@ -187,7 +187,7 @@ def _delivery_metrics() -> Iterable[Metric]:
 def _redis_metrics() -> Iterator[Metric]:
     up = GaugeMetricFamily(f"{PREFIX}_redis_up", "1 when Redis answered this scrape.")
     try:
-        families = _rq_metrics(queues.get_redis())
+        families = _rq_metrics(queues.get_probe_redis())  # a scrape does not wait out a failover
     except (RedisError, OSError) as exc:
         log.warning("metrics: Redis unavailable: %s", exc)
         up.add_metric([], 0)

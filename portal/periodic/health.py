@@ -28,7 +28,7 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
     reasons: list[str] = []
     redis_ok, workers, scheduler_ok = True, 0, False
     try:
-        connection = queues.get_redis()
+        connection = queues.get_probe_redis()  # answers within seconds during a failover
         connection.ping()
         workers = queues.live_worker_count(connection)
         scheduler_ok = queues.scheduler_alive(connection)

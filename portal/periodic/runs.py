@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
 from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import JobRun
-from portal.queues import get_redis
+from portal.queues import get_probe_redis, get_redis
 
 log = logging.getLogger(__name__)
 
@@ -285,5 +285,6 @@ def lock_holders(job_names: list[str]) -> dict[str, int]:
 
     Raises RedisError.
     """
-    values = get_redis().mget([lock_key(name) for name in job_names]) if job_names else []
+    # A status read for display: it gives up within seconds during a failover (no run shows executing).
+    values = get_probe_redis().mget([lock_key(name) for name in job_names]) if job_names else []
     return {name: int(value) for name, value in zip(job_names, values, strict=True) if value}
