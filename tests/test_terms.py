@@ -211,6 +211,7 @@ def test_importing_the_first_terms_moves_the_open_ended_records_into_them(any_ap
         factories.attend(student, course, ["present", "present", "absent"], start=date(2026, 9, 1))  # autumn
         factories.attend(student, course, ["absent"], start=date(2026, 2, 1))  # before every term
     assert {e.term_id for e in db.session.scalars(select(Enrollment))} == {OPEN_TERM_ID}
+    recorded = dict(db.session.execute(select(AttendanceRecord.id, AttendanceRecord.recorded_at)).all())
     result = _terms()
     assert result.records_moved == 5
     db.session.expire_all()
@@ -224,6 +225,8 @@ def test_importing_the_first_terms_moves_the_open_ended_records_into_them(any_ap
         (autumn, Decimal("6.00"), Decimal("2.00")),
     ]
     assert totals_mismatches(db.session) == []
+    # Moving a record to its term does not change when it was recorded.
+    assert dict(db.session.execute(select(AttendanceRecord.id, AttendanceRecord.recorded_at)).all()) == recorded
 
 
 def test_the_term_and_offering_commands_report_what_they_did(app, runner, tmp_path):

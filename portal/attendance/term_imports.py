@@ -223,7 +223,8 @@ def _move_open_records(session) -> int:
         count = session.execute(
             update(AttendanceRecord)
             .where(inside(AttendanceRecord.__table__))
-            .values(term_id=term_id)
+            # recorded_at stays when the session was recorded (the column's onupdate would stamp it)
+            .values(term_id=term_id, recorded_at=AttendanceRecord.recorded_at)
             .execution_options(synchronize_session=False)
         ).rowcount
         moved += count
