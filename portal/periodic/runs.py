@@ -77,22 +77,43 @@ def mark_running(run_id: int, rq_job_id: str | None = None) -> JobRun:
     return run
 
 
-def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) -> int:
+def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) -> bool:
     """Mark run ``run_id`` running (started now), and every earlier run of ``job_name`` still
-    ``running`` abandoned, in one transaction; return how many were abandoned.
+    ``running`` abandoned, in one transaction; return False (changing nothing) when the run is
+    not ``queued``: it was executed or ended before, and must not run twice.
 
     Called once the run holds the execution lock (see ``abandon_stale_runs``).
     """
     now = utcnow()
-    abandoned = _abandon_stale(job_name, run_id, now)
-    db.session.execute(
+    started = db.session.execute(
         update(JobRun)
-        .where(JobRun.id == run_id)
+        .where(JobRun.id == run_id, JobRun.status == "queued")
         .values(status="running", started_at=now, rq_job_id=func.coalesce(JobRun.rq_job_id, rq_job_id))
         .execution_options(synchronize_session=False)
     )
+    if not started.rowcount:
+        db.session.rollback()
+        return False
+    _abandon_stale(job_name, run_id, now)
     db.session.commit()
-    return abandoned
+    return True
+
+
+def finish_queued_run(run_id: int, outcome: str, summary: dict[str, Any] | None = None) -> bool:
+    """End run ``run_id`` as ``outcome`` (never started) if it is still ``queued``; commit; True if it was."""
+    ended = db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status == "queued")
+        .values(status=outcome, finished_at=utcnow(), summary=summary)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return bool(ended.rowcount)
+
+
+def tick_of(run_id: int) -> datetime | None:
+    """Return the tick run ``run_id`` serves (None for a manual run)."""
+    return db.session.scalar(select(JobRun.tick_at).where(JobRun.id == run_id))
 
 
 def update_summary(run_id: int, summary: dict[str, Any]) -> None:
@@ -233,6 +254,8 @@ def run_to_dict(run: JobRun) -> dict[str, Any]:
         "traceback": run.traceback,
         "rqJobId": run.rq_job_id,
         "requestedBy": run.requested_by,
+        "tick": iso_utc(run.tick_at),
+        "coversFrom": iso_utc(run.covers_from),
     }
 
 

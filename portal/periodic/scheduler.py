@@ -2,16 +2,20 @@
 
 Started by ``python schedules.py``. It re-syncs about once a minute, so a flushed Redis or a
 stop/start that could not reach Redis heals itself, and at start it queues one pass of the
-retry processor: Redis may have lost queued deliveries while nothing watched it.
+retry processor: Redis may have lost queued deliveries while nothing watched it. Each due
+entry is served as one run per tick (``portal.periodic.ticks``); at start, and at every
+re-sync, the ticks missed while no scheduler ran are served by each job's policy.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 
 from portal import create_app, queues
-from portal.periodic import jobs
+from portal.clock import utcnow
+from portal.periodic import jobs, registry, sync, ticks
 from portal.periodic.registry import RETRY_PROCESSOR
 from portal.periodic.sync import sync_schedule
 
@@ -21,7 +25,7 @@ RESYNC_EVERY_SECONDS = 60
 
 
 def run_scheduler(burst: bool = False, interval: int | None = None, sync_only: bool = False) -> None:
-    """Sync the registry into rq-scheduler, queue the start-up safety net, then run the loop."""
+    """Sync the registry into rq-scheduler, queue the start-up passes, then run the loop."""
     app = create_app()
     with app.app_context():
         queues.register_queues(queues.get_redis())
@@ -30,20 +34,55 @@ def run_scheduler(burst: bool = False, interval: int | None = None, sync_only: b
         log.info("schedule synced: %s", {k: v for k, v in changes.items() if v})
         if sync_only:
             return
+        serve_schedule(scheduler)
         if not burst:
             requeue_pending_at_start()
-        last_sync = time.monotonic()
-
-        def resync() -> None:
-            nonlocal last_sync
-            if time.monotonic() - last_sync >= RESYNC_EVERY_SECONDS:
-                last_sync = time.monotonic()
-                changed = sync_schedule(scheduler, jobs.enabled_job_names())
-                if changed["added"] or changed["replaced"] or changed["removed"]:
-                    log.info("schedule re-synced: %s", {k: v for k, v in changed.items() if v and k != "unchanged"})
-
-        scheduler.on_tick = resync
+        serve_missed_ticks()
         scheduler.run(burst=burst)
+
+
+def serve_schedule(scheduler: queues.PortalScheduler, resync_every: float = RESYNC_EVERY_SECONDS) -> None:
+    """Make ``scheduler`` serve each due entry as one run per tick (``portal.periodic.ticks``) and,
+    before every pass, re-sync the registry about once a minute."""
+    last_sync = time.monotonic()
+
+    def before_pass() -> None:
+        nonlocal last_sync
+        if time.monotonic() - last_sync >= resync_every:
+            last_sync = time.monotonic()
+            changed = sync_schedule(scheduler, jobs.enabled_job_names())
+            if changed["added"] or changed["replaced"] or changed["removed"]:
+                log.info("schedule re-synced: %s", {k: v for k, v in changed.items() if v and k != "unchanged"})
+            serve_missed_ticks()
+
+    scheduler.on_tick = before_pass
+    scheduler.on_due_entry = lambda entry, scheduled_at: serve_due_entry(scheduler, entry, scheduled_at)
+
+
+def serve_due_entry(scheduler: queues.PortalScheduler, entry, scheduled_at: datetime | None) -> bool:
+    """Serve the due rq-scheduler ``entry`` of a registry job: its ticks by the job's policy, then
+    move the entry to its next time. Returns False for an entry the registry does not own."""
+    spec = registry.get_job(entry.id)
+    if spec is None or not entry.meta.get(sync.ENTRY_MARKER):
+        return False
+    now = utcnow()
+    if spec.name in jobs.enabled_job_names():
+        served = ticks.serve_ticks(spec, now, scheduled_at)
+        if served["runId"] or served["skipped"]:
+            log.info("%s: %s", spec.name, served)
+    sync.reschedule_entry(scheduler, spec, now)
+    return True
+
+
+def serve_missed_ticks() -> None:
+    """Serve every enabled job's missed ticks by its policy (at start: ticks missed while no
+    scheduler ran, whatever rq-scheduler's entries say)."""
+    enabled = jobs.enabled_job_names()
+    for spec in registry.PERIODIC_JOBS:
+        if spec.name in enabled:
+            served = ticks.serve_ticks(spec)
+            if served["runId"] or served["skipped"]:
+                log.info("%s: %s", spec.name, served)
 
 
 def requeue_pending_at_start() -> None:
