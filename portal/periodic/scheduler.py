@@ -43,11 +43,14 @@ def run_scheduler(burst: bool = False, interval: int | None = None, sync_only: b
 
 def serve_schedule(scheduler: queues.PortalScheduler, resync_every: float = RESYNC_EVERY_SECONDS) -> None:
     """Make ``scheduler`` serve each due entry as one run per tick (``portal.periodic.ticks``) and,
-    before every pass, re-sync the registry about once a minute."""
+    before every pass, start the jobs whose pause has ended and re-sync the registry about once
+    a minute."""
     last_sync = time.monotonic()
 
     def before_pass() -> None:
         nonlocal last_sync
+        # Every pass (a cheap query): a pause ends at its time even when nobody opens a page.
+        jobs.resume_due_jobs()
         if time.monotonic() - last_sync >= resync_every:
             last_sync = time.monotonic()
             changed = sync_schedule(scheduler, jobs.enabled_job_names())
