@@ -30,15 +30,25 @@ def run_scheduler(burst: bool = False, interval: int | None = None, sync_only: b
     with app.app_context():
         queues.register_queues(queues.get_redis())
         scheduler = queues.get_scheduler(interval=interval or queues.SCHEDULER_INTERVAL_SECONDS)
-        changes = sync_schedule(scheduler, jobs.enabled_job_names())
-        log.info("schedule synced: %s", {k: v for k, v in changes.items() if v})
         if sync_only:
+            changes = sync_schedule(scheduler, jobs.enabled_job_names())
+            log.info("schedule synced: %s", {k: v for k, v in changes.items() if v})
             return
-        serve_schedule(scheduler)
-        if not burst:
-            requeue_pending_at_start()
-        serve_missed_ticks()
+        start_scheduler(scheduler, burst=burst)
         scheduler.run(burst=burst)
+
+
+def start_scheduler(scheduler: queues.PortalScheduler, burst: bool = False) -> None:
+    """What a scheduler does at start, before its loop: sync the registry, serve entries tick by
+    tick, queue the retry processor's safety-net pass (not in burst mode) and serve the ticks
+    missed while no scheduler ran, by each job's policy."""
+    changes = sync_schedule(scheduler, jobs.enabled_job_names())
+    log.info("schedule synced: %s", {k: v for k, v in changes.items() if v})
+    serve_schedule(scheduler)
+    if not burst:
+        requeue_pending_at_start()
+    jobs.resume_due_jobs()
+    serve_missed_ticks()
 
 
 def serve_schedule(scheduler: queues.PortalScheduler, resync_every: float = RESYNC_EVERY_SECONDS) -> None:
