@@ -48,7 +48,8 @@ def live(part: str):
 @bp.get("/jobs/<name>")
 @require_page_role()
 def job(name: str):
-    """A job's status, a chart of its recent runs and its paginated run history."""
+    """A job's status, a chart of its recent runs, its ticks of the last 7 days against the runs
+    that served them, and its paginated run history."""
     if name not in jobs.job_names():
         abort(404, description=f"There is no job named {name!r}.")
     page, per_page = browse.page_args(request.args)
@@ -57,6 +58,7 @@ def job(name: str):
         job=jobs.job_status(name),
         runs=browse.job_runs_page(name, page, per_page),
         chart=browse.run_chart(name),
+        ledger=jobs.tick_ledger(name),
     )
 
 

@@ -158,6 +158,12 @@ def recent_runs(name: str, page: int = 1, per_page: int = 25) -> dict[str, Any]:
     }
 
 
+def tick_ledger(name: str) -> dict[str, Any]:
+    """Return job ``name``'s expected ticks of the last days against what served them
+    (``portal.periodic.ticks.tick_ledger``). Raises UnknownJob."""
+    return ticks.tick_ledger(_spec(name))
+
+
 # --- control -------------------------------------------------------------------------------
 
 

@@ -23,9 +23,10 @@ from sqlalchemy.exc import IntegrityError
 
 from portal import queues
 from portal.clock import iso_utc, utcnow
-from portal.domain.job_schedule import plan_ticks
+from portal.domain.job_schedule import TickRecord, plan_ticks
+from portal.domain.job_schedule import tick_ledger as domain_ledger
 from portal.extensions import db
-from portal.models import JobRun, JobState
+from portal.models import AuditLog, JobRun, JobState
 from portal.periodic import runs
 from portal.periodic.cron import latest_tick, ticks_between
 from portal.periodic.registry import PeriodicJob
@@ -233,3 +234,56 @@ def claim_current_tick(spec: PeriodicJob, now: datetime | None = None) -> JobRun
     """Claim the latest tick of ``spec`` at or before ``now`` for a run started without one (an
     rq-scheduler entry enqueued directly); None when that tick is served already."""
     return claim_tick(spec.name, latest_tick(spec.cron, now or utcnow()))
+
+
+# --- the ledger: every expected tick of the last days against what served it ---------------
+
+_STATE_ACTIONS = {"job.stop": False, "job.stop_all": False, "job.start": True, "job.start_all": True}
+
+
+def tick_ledger(spec: PeriodicJob, now: datetime | None = None, days: int = LEDGER_DAYS) -> dict[str, Any]:
+    """Return ``{"rows", "counts", "since", "until"}``: every tick ``spec``'s cron expected in the
+    last ``days`` days (newest first) with the run that served it, and the count of each state
+    (``on-time``, ``caught-up``, ``skipped``, ``paused``, ``missed``, ``due``; see
+    ``portal.domain.job_schedule.tick_ledger``)."""
+    now = now or utcnow()
+    since = now - timedelta(days=days)
+    expected = ticks_between(spec.cron, since, now)
+    held = db.session.scalars(
+        select(JobRun).where(JobRun.job_name == spec.name, JobRun.tick_at > since, JobRun.tick_at <= now)
+    ).all()
+    records = [
+        TickRecord(
+            tick=run.tick_at,
+            covers_from=run.covers_from,
+            run_id=run.id,
+            status=run.status,
+            skipped_by_policy=bool(run.summary and run.summary.get("policy") == "skip" and run.status == "skipped"),
+        )
+        for run in held
+    ]
+    rows = domain_ledger(expected, records, now, grace(), _stopped_spans(spec.name, since, now))
+    counts = {state: 0 for state in ("on-time", "caught-up", "skipped", "paused", "missed", "due")}
+    for row in rows:
+        counts[row.state] += 1
+    return {"rows": rows, "counts": counts, "since": since, "until": now}
+
+
+def _stopped_spans(job_name: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """The spans in which ``job_name`` was stopped, from the audit log's stops and starts."""
+    about_job = (AuditLog.target == job_name) | (AuditLog.target == "all")
+    changes = select(AuditLog.at, AuditLog.action).where(
+        about_job, AuditLog.action.in_(_STATE_ACTIONS), AuditLog.outcome == "success"
+    )
+    before = db.session.execute(changes.where(AuditLog.at <= since).order_by(AuditLog.at.desc()).limit(1)).first()
+    inside = db.session.execute(changes.where(AuditLog.at > since, AuditLog.at <= until).order_by(AuditLog.at)).all()
+    spans, stopped_at = [], since if before is not None and not _STATE_ACTIONS[before.action] else None
+    for at, action in inside:
+        if not _STATE_ACTIONS[action] and stopped_at is None:
+            stopped_at = at
+        elif _STATE_ACTIONS[action] and stopped_at is not None:
+            spans.append((stopped_at, at))
+            stopped_at = None
+    if stopped_at is not None:
+        spans.append((stopped_at, until + timedelta(seconds=1)))
+    return spans
