@@ -24,7 +24,7 @@ from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import JobRun, JobState
 from portal.periodic import pauses, registry, runs, sync, ticks
-from portal.periodic.cron import next_run_after
+from portal.periodic.cron import latest_tick, next_run_after
 from portal.periodic.registry import PeriodicJob
 
 log = logging.getLogger(__name__)
@@ -73,19 +73,9 @@ def list_job_status() -> list[dict[str, Any]]:
     """Return the status of every job (see ``job_status``), in registry order."""
     names = job_names()
     states = _states()
-    latest = _latest_runs(names)
-    specs = [registry.get_job(n) for n in names]
-    missed = _missed([(spec, states.get(spec.name)) for spec in specs])
-    return [_status(spec, states.get(spec.name), latest[spec.name], spec.name in missed) for spec in specs]
-
-
-def _missed(jobs_and_states: list[tuple[PeriodicJob, JobState | None]]) -> set[str]:
-    enabled = {
-        spec.name: (state.updated_at if state is not None else None)
-        for spec, state in jobs_and_states
-        if spec.enabled and (state is None or state.enabled)
-    }
-    return ticks.latest_tick_missed([spec for spec, _ in jobs_and_states], enabled, utcnow())
+    now = utcnow()
+    latest = _latest_runs(names, now)
+    return [_status(registry.get_job(n), states.get(n), latest[n], now) for n in names]
 
 
 def job_status(name: str) -> dict[str, Any]:
@@ -99,21 +89,25 @@ def job_status(name: str) -> dict[str, Any]:
     (enabled and scheduled). The pause fields are None unless the job is stopped. Raises UnknownJob.
     """
     spec = _spec(name)
-    state = db.session.get(JobState, name)
-    return _status(spec, state, _latest_runs([name])[name], name in _missed([(spec, state)]))
+    now = utcnow()
+    return _status(spec, db.session.get(JobState, name), _latest_runs([name], now)[name], now)
 
 
-def _latest_runs(names: list[str]) -> dict[str, runs.LatestRuns]:
+def _latest_runs(names: list[str], now: datetime) -> dict[str, runs.LatestRuns]:
     """The jobs' latest runs in one SQL statement; with Redis unreachable no job shows as executing."""
     try:
         holders = runs.lock_holders(names)
     except RedisError:
         holders = {}
-    return runs.latest_runs(names, holders)
+    latest_ticks = {name: latest_tick(registry.get_job(name).cron, now) for name in names}
+    return runs.latest_runs(names, holders, latest_ticks)
 
 
-def _status(spec: PeriodicJob, state: JobState | None, latest: runs.LatestRuns, tick_missed: bool) -> dict:
+def _status(spec: PeriodicJob, state: JobState | None, latest: runs.LatestRuns, now: datetime) -> dict:
     enabled = spec.enabled and (state is None or bool(state.enabled))
+    started = state.updated_at if state is not None else None
+    tick = latest_tick(spec.cron, now)
+    tick_missed = enabled and ticks.latest_tick_missed(tick, now, started, latest.tick_served)
     last, finished = latest.last, latest.finished
     failed = finished is not None and finished.status == "error"
     status = "stopped" if not enabled else "error" if failed else "running"
@@ -125,7 +119,7 @@ def _status(spec: PeriodicJob, state: JobState | None, latest: runs.LatestRuns, 
         "status": status,
         "executing": latest.executing is not None,
         "lastRun": iso_utc((last.started_at or last.queued_at) if last else None),
-        "nextRun": iso_utc(next_run_after(spec.cron, utcnow())) if enabled else None,
+        "nextRun": iso_utc(next_run_after(spec.cron, now)) if enabled else None,
         "lastDuration": finished.duration_ms if finished else None,
         "errorMessage": finished.error if failed else None,
         "queue": spec.queue,

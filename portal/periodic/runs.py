@@ -197,10 +197,16 @@ class LatestRuns:
     last: JobRun | None  # the newest run that was not skipped
     finished: JobRun | None  # the newest run that ended in success or error
     executing: int | None  # the id of the run executing now, or None
+    tick_served: bool = False  # a scheduled row was recorded at or after the job's latest tick
 
 
-def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) -> dict[str, LatestRuns]:
+def latest_runs(
+    job_names: list[str], holders: Mapping[str, int] | None = None, ticks: Mapping[str, datetime] | None = None
+) -> dict[str, LatestRuns]:
     """Return per job its newest run, newest finished run and executing run, in one SQL statement.
+
+    ``ticks`` (each job's latest expected tick) adds whether a scheduled row (a tick's run, a
+    skip record) was recorded at or after it: an index range scan of (job_name, queued_at).
 
     ``holders`` (from ``lock_holders``) gives the run holding each job's execution lock; that run
     is executing unless the database shows it finished (its owner forgot to release the lock).
@@ -212,6 +218,14 @@ def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) 
     for name in job_names:
         wanted.append(_newest_run_id(name, JobRun.status != "skipped"))
         wanted.append(_newest_run_id(name, JobRun.status.in_(ENDED_OUTCOMES)))
+        if ticks and name in ticks:
+            wanted.append(
+                select(JobRun.id)
+                .where(JobRun.job_name == name, JobRun.queued_at >= ticks[name], JobRun.trigger == "schedule")
+                .order_by(JobRun.queued_at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
     rows = db.session.scalars(select(JobRun).where(JobRun.id.in_(wanted))).all() if wanted else []
     newest_first = sorted(rows, key=lambda run: run.id, reverse=True)
     statuses = {run.id: run.status for run in rows}
@@ -224,6 +238,8 @@ def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) 
             last=next((run for run in own if run.status != "skipped"), None),
             finished=next((run for run in own if run.status in ENDED_OUTCOMES), None),
             executing=holder if holder is not None and statuses.get(holder) not in FINISHED_OUTCOMES else None,
+            tick_served=bool(ticks and name in ticks)
+            and any(run.trigger == "schedule" and run.queued_at >= ticks[name] for run in own),
         )
     return found
 

@@ -52,31 +52,12 @@ def last_served_ticks(job_names: list[str]) -> dict[str, datetime]:
     return {name: tick for name, tick in rows if tick is not None}
 
 
-def latest_tick_missed(specs: list[PeriodicJob], enabled: dict[str, datetime | None], now: datetime) -> set[str]:
-    """Return the jobs whose latest expected tick, past its grace, has no row at all (no run,
-    no skip record); one statement. ``enabled`` maps each enabled job to when it was last
-    started (None: never stopped); stopped jobs are never flagged.
-
-    A scheduled run queued at or after the tick (a run recorded without its tick, before
-    ticks were recorded) counts as serving it.
-    """
-    rows = db.session.execute(
-        select(JobRun.job_name, func.max(JobRun.tick_at), func.max(JobRun.queued_at))
-        .where(JobRun.job_name.in_([spec.name for spec in specs]), JobRun.trigger == "schedule")
-        .group_by(JobRun.job_name)
-    ).all()
-    newest = {name: max(filter(None, (tick, queued)), default=None) for name, tick, queued in rows}
-    missed = set()
-    for spec in specs:
-        if spec.name not in enabled:
-            continue
-        tick = latest_tick(spec.cron, now)
-        started = enabled[spec.name]
-        if now - tick <= grace() or (started is not None and started >= tick):
-            continue
-        if newest.get(spec.name) is None or newest[spec.name] < tick:
-            missed.add(spec.name)
-    return missed
+def latest_tick_missed(tick: datetime, now: datetime, started: datetime | None, served: bool) -> bool:
+    """True when ``tick`` (a job's latest expected tick), past its grace, has no row (``served``:
+    a scheduled row was recorded at or after it) and the job was not started after it."""
+    if now - tick <= grace() or (started is not None and started >= tick):
+        return False
+    return not served
 
 
 def _enabled_since(job_name: str) -> datetime | None:
