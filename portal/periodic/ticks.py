@@ -123,7 +123,12 @@ def record_tick_taken(job_name: str, tick: datetime | None, served_by: int | Non
         status="skipped",
         queued_at=now,
         finished_at=now,
-        summary={"reason": "tick already served", "tick": iso_utc(tick), "servedByRunId": served_by},
+        # A manual run has no tick: its RQ job ran twice.
+        summary={
+            "reason": "tick already served" if tick is not None else "run already executed",
+            "tick": iso_utc(tick),
+            "servedByRunId": served_by,
+        },
     )
     db.session.add(row)
     db.session.commit()
