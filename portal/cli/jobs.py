@@ -48,7 +48,7 @@ def list_jobs(as_json: bool) -> None:
             click.echo(f"    last error: {job['errorMessage']}")
         if job["pausedAt"]:
             end = f"until {pauses.local_text(job['resumeAt'])}" if job["resumeAt"] else "no end set"
-            click.echo(f"    stopped by {job['pausedBy']}: {job['pauseReason'] or 'no reason given'}; {end}")
+            click.echo(f"    paused by {job['pausedBy']}: {job['pauseReason'] or 'no reason given'}; {end}")
         if job["lastTickMissed"]:
             click.echo("    its latest expected tick has no run")
 
