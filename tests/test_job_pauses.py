@@ -176,3 +176,23 @@ def test_the_service_refuses_a_resume_time_in_the_past_whoever_calls_it(app):
     with time_machine.travel(T0, tick=False), pytest.raises(pauses.InvalidPause, match="must end in the future"):
         jobs.stop_job(JOB, "alice", "cli", resume_at=T0 - timedelta(minutes=1))
     assert db.session.get(JobState, JOB) is None and _audit() == []
+
+
+def test_stop_all_with_a_reason_and_an_end_resumes_every_job_then(client, admin):
+    scheduler = queues.get_scheduler()
+    serve_schedule(scheduler)
+    with time_machine.travel(T0, tick=False) as clock:
+        body = {"action": "stopAll", "reason": "database upgrade", "until": "2026-11-20T13:00:00+04:30"}
+        response = client.post(API, json=body, headers=admin)
+        clock.move_to(T0 + timedelta(minutes=30))
+        scheduler.enqueue_jobs()
+        after = {job["name"]: job["status"] for job in jobs.list_job_status()}
+
+    assert response.status_code == 200
+    assert {(job["pauseReason"], job["resumeAt"]) for job in response.json["data"]} == {
+        ("database upgrade", "2026-11-20T08:30:00Z")  # 13:00 in Kabul
+    }
+    assert after == dict.fromkeys(ALL, "running")
+    db.session.expire_all()
+    resumed = db.session.scalars(select(AuditLog.target).where(AuditLog.actor == "scheduler")).all()
+    assert sorted(resumed) == sorted(ALL)
