@@ -39,7 +39,7 @@ def _tick_job_ids() -> list[str]:
     return [job_id for q in queues.all_queues() for job_id in q.job_ids if "-tick-" in job_id]
 
 
-def test_two_schedulers_with_the_lock_deleted_between_their_loops_run_each_tick_once(app, run_jobs):
+def test_two_schedulers_with_the_lock_deleted_between_their_loops_run_each_tick_once(any_app, run_jobs):
     redis = queues.get_redis()
     first, second = queues.get_scheduler(), queues.get_scheduler()
     for scheduler in (first, second):

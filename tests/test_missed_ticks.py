@@ -42,7 +42,7 @@ def _rows(name: str) -> list[tuple[datetime, datetime | None, str]]:
 
 @pytest.mark.parametrize("redis_kept", [True, False], ids=["entries-kept", "redis-flushed-meanwhile"])
 def test_a_scheduler_stopped_across_0200_and_started_at_0220_catches_up_archival_once_and_not_the_cache(
-    app, run_jobs, redis_kept
+    any_app, run_jobs, redis_kept
 ):
     _served_before_the_window()
     with time_machine.travel(at(1, 48), tick=False) as clock:
