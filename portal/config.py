@@ -250,4 +250,6 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": _int(env, "SIGN_IN_MAX_FAILURES_PER_ADDRESS", 30, minimum=1),
         "SIGN_IN_WINDOW_SECONDS": _int(env, "SIGN_IN_WINDOW_SECONDS", 15 * 60, minimum=1),
         "LIVE_REFRESH_SECONDS": _int(env, "LIVE_REFRESH_SECONDS", 5, minimum=1),
+        # A periodic job's tick not acted on this long after its time is missed (docs/jobs.md).
+        "MISSED_TICK_GRACE_SECONDS": _int(env, "MISSED_TICK_GRACE_SECONDS", 120, minimum=1),
     }

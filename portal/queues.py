@@ -83,6 +83,11 @@ def manual_run_job_id(job_name: str, run_id: int) -> str:
     return f"{job_name}-run-{run_id}"
 
 
+def tick_run_job_id(job_name: str, run_id: int) -> str:
+    """The RQ job id of run ``run_id`` serving one scheduled tick of a periodic job."""
+    return f"{job_name}-tick-{run_id}"
+
+
 def scan_batch_job_id(run_id: int, batch_no: int) -> str:
     """The RQ job id of batch ``batch_no`` of scan run ``run_id`` (one job per batch, ever)."""
     return f"scan-{run_id}-{batch_no}"
@@ -180,10 +185,14 @@ class PortalScheduler(Scheduler):
     """rq-scheduler's Scheduler that also writes the portal's heartbeat key on every loop.
 
     ``on_tick`` (when set) runs before each enqueue pass while the scheduler holds its lock,
-    which is where the scheduler process (``portal/periodic/scheduler.py``) re-syncs the registry with the job states.
+    which is where the scheduler process (``portal/periodic/scheduler.py``) re-syncs the registry
+    with the job states. ``on_due_entry`` (when set) is offered every due entry with its
+    scheduled time; when it returns True it has served the entry (and moved it to its next
+    time), else rq-scheduler enqueues the entry as it is.
     """
 
     on_tick: Callable[[], None] | None = None
+    on_due_entry: Callable[[Any, Any], bool] | None = None
 
     def heartbeat(self) -> None:
         super().heartbeat()
@@ -195,7 +204,17 @@ class PortalScheduler(Scheduler):
                 self.on_tick()
             except Exception:  # noqa: BLE001 - a failed re-sync must not stop due jobs from being enqueued
                 log.exception("schedule re-sync failed; enqueuing what Redis holds")
-        return super().enqueue_jobs()
+        return self.enqueue_due(list(self.get_jobs_to_queue(with_times=True)))
+
+    def enqueue_due(self, due: list[tuple[Any, Any]]) -> list:
+        """Enqueue (or offer to ``on_due_entry``) each ``(job, scheduled_time)``; return the jobs."""
+        for job, scheduled_at in due:
+            try:
+                if self.on_due_entry is None or not self.on_due_entry(job, scheduled_at):
+                    self.enqueue_job(job)
+            except Exception:  # noqa: BLE001 - the entry stays due and is served on a later pass
+                log.exception("could not serve the due entry %s; retrying on the next pass", job.id)
+        return [job for job, _ in due]
 
 
 def get_scheduler(connection: Redis | None = None, interval: int = SCHEDULER_INTERVAL_SECONDS) -> PortalScheduler:

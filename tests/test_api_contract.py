@@ -24,7 +24,7 @@ from tests.test_admin_api import pending_delivery
 
 # Fuzzed examples per operation (the examples and coverage phases add their own, bounded, cases).
 FUZZED_PER_OPERATION = 10
-MAX_CALLS = 700
+MAX_CALLS = 800  # the stop actions' reason and until add coverage cases (714 calls)
 # Invalid input may also be refused with 413: more records than one request may carry.
 REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422"]
 CONFIG = schemathesis.Config.from_dict(

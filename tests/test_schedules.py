@@ -12,10 +12,14 @@ from datetime import datetime
 import pytest
 import time_machine
 from rq.job import Job
+from sqlalchemy import and_, func, or_, select
 
 from portal import queues
+from portal.clock import utcnow
 from portal.extensions import db
+from portal.models import JobRun
 from portal.periodic import registry, sync
+from portal.periodic.cron import latest_tick, unix_seconds
 from tests.conftest import ROOT
 
 ALL = {job.name for job in registry.PERIODIC_JOBS}
@@ -109,14 +113,29 @@ def _scheduler_env(app, **extra) -> dict:
     return env
 
 
-def _make_all_due(scheduler) -> None:
-    past = int(time.time()) - 5
-    scheduler.connection.zadd(scheduler.scheduled_jobs_key, {name: past for name in ALL})
+def _make_all_due(scheduler) -> dict[str, datetime]:
+    """Set every entry to its latest real tick (as if the scheduler slept through it); return the ticks."""
+    now = utcnow()
+    ticks = {job.name: latest_tick(job.cron, now) for job in registry.PERIODIC_JOBS}
+    scheduler.connection.zadd(scheduler.scheduled_jobs_key, {name: unix_seconds(t) for name, t in ticks.items()})
+    return ticks
+
+
+def _rows_holding(ticks: dict[str, datetime]) -> dict[str, int]:
+    db.session.expire_all()
+    query = select(JobRun.job_name, func.count()).where(
+        or_(*(and_(JobRun.job_name == name, JobRun.tick_at == tick) for name, tick in ticks.items()))
+    )
+    return dict(db.session.execute(query.group_by(JobRun.job_name)).all())
+
+
+def _queued_tick_runs() -> list[str]:
+    return sorted(job_id for q in queues.all_queues() for job_id in q.job_ids if "-tick-" in job_id)
 
 
 def test_scheduler_in_kabul_time_zone_schedules_the_next_runs_in_utc(app, scheduler):
     sync.sync_schedule(scheduler, ALL)
-    _make_all_due(scheduler)
+    ticks = _make_all_due(scheduler)
     db.session.remove()
 
     proc = subprocess.run(
@@ -135,12 +154,13 @@ def test_scheduler_in_kabul_time_zone_schedules_the_next_runs_in_utc(app, schedu
     assert scores["audit-log-archival"] % 86400 == 2 * 3600
     assert scores["materialized-view-refresh"] % 600 == 0
     assert min(scores.values()) > time.time()
-    assert queues.get_queue("maintenance").job_ids.count("cache-refresh") == 1
+    # Each entry's tick is held by one row: a run (on time or caught up) or a skip record.
+    assert _rows_holding(ticks) == dict.fromkeys(ALL, 1)
 
 
 def test_two_schedulers_started_together_enqueue_each_due_job_once(app, scheduler):
     sync.sync_schedule(scheduler, ALL)
-    _make_all_due(scheduler)
+    ticks = _make_all_due(scheduler)
     db.session.remove()
     command = [sys.executable, "schedules.py", "--burst", "--interval", "1"]
     procs = [
@@ -151,5 +171,10 @@ def test_two_schedulers_started_together_enqueue_each_due_job_once(app, schedule
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
 
-    queued = [job_id for q in queues.all_queues() for job_id in q.job_ids]
-    assert sorted(queued) == sorted(ALL)
+    assert _rows_holding(ticks) == dict.fromkeys(ALL, 1)
+    db.session.expire_all()
+    queued_runs = db.session.scalars(select(JobRun).where(JobRun.status == "queued", JobRun.tick_at.is_not(None)))
+    assert _queued_tick_runs() == sorted(run.rq_job_id for run in queued_runs)
+    queued_jobs = [job_id.rsplit("-tick-", 1)[0] for job_id in _queued_tick_runs()]
+    # Missed-tick policy "once": their latest tick runs (on time or caught up), queued once.
+    assert queued_jobs.count("audit-log-archival") == 1 and queued_jobs.count("notification-threshold-monitor") == 1

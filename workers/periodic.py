@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.logs import job_log_context
 from portal.notifications import fanout, retry_queue
 from portal.operations import archival
-from portal.periodic import registry, runs
+from portal.periodic import registry, runs, ticks
 from portal.periodic.jobs import UnknownJob, enabled_job_names
 from workers.context import job_context
 
@@ -29,10 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None) -> dict[str, Any]:
-    """Run periodic job ``job_name`` once (``run_id``: the run recorded by a manual trigger).
+    """Run periodic job ``job_name`` once (``run_id``: the run recorded by a manual trigger or
+    by the scheduler for a tick).
 
-    Returns ``{"runId", "outcome", "summary"}``; a scheduled tick of a stopped job records
-    nothing and returns ``{"outcome": "disabled"}``.
+    Returns ``{"runId", "outcome", "summary"}``. A scheduled tick of a stopped job runs nothing
+    (``{"outcome": "disabled"}``); a run or a tick that was already served runs nothing and is
+    recorded as a skipped row naming the run that served it.
     """
     with job_context(), job_log_context(job_name) as log_context:
         spec = registry.get_job(job_name)
@@ -41,32 +43,55 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
         current = get_current_job()
         rq_job_id = current.id if current is not None else None
         if trigger == "schedule" and job_name not in enabled_job_names():
-            # Stopped between the tick and now: the entry is gone already, nothing to record.
+            # Stopped between the tick and now: nothing runs.
             log.info("%s is stopped: scheduled tick ignored", job_name)
-            return {"runId": None, "outcome": "disabled", "summary": None}
-        run = runs.get_run(run_id) if run_id is not None else runs.start_run(job_name, trigger, rq_job_id=rq_job_id)
-        if run is None:
+            if run_id is not None:
+                runs.finish_queued_run(run_id, "skipped", summary={"reason": "job stopped"})
+            return {"runId": run_id, "outcome": "disabled", "summary": None}
+        if run_id is None:
+            run = runs.start_run(job_name, trigger, rq_job_id=rq_job_id) if trigger == "manual" else None
+            # An rq-scheduler entry enqueued as it is (not through our scheduler): claim the current tick.
+            run = run or ticks.claim_current_tick(spec)
+            if run is None:
+                return {"runId": None, "outcome": "skipped", "summary": None}
+            run_id = run.id
+        elif runs.get_run(run_id) is None:
             raise LookupError(f"no job run {run_id}")
-        run_id = run.id  # the plain id from here on: the row is expired at every commit
         log_context.run_id = run_id
-        if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl):
-            holder = runs.lock_holder(job_name)
-            runs.finish_run(run_id, "skipped", summary={"reason": "already executing", "executingRunId": holder})
-            log.info("%s run %s skipped: run %s is executing", job_name, run_id, holder)
-            return {"runId": run_id, "outcome": "skipped", "summary": None}
-        runs.begin_execution(job_name, run_id, rq_job_id)
-        try:
-            summary = import_attribute(spec.function)(run_id) or {}
-        except Exception as exc:
-            db.session.rollback()
-            runs.finish_run(run_id, "error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-            raise
-        if summary.get("async"):
-            # The work continues in other RQ jobs (scan batches) that finish the run and release the lock.
-            runs.update_summary(run_id, summary)
-            return {"runId": run_id, "outcome": "running", "summary": summary}
-        runs.finish_run(run_id, "success", summary=summary)
-        return {"runId": run_id, "outcome": "success", "summary": summary}
+        return _execute(spec, run_id, rq_job_id)
+
+
+def _execute(spec: registry.PeriodicJob, run_id: int, rq_job_id: str | None) -> dict[str, Any]:
+    """Run the work of run ``run_id`` under the job's execution lock, once."""
+    job_name = spec.name
+    if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl):
+        holder = runs.lock_holder(job_name)
+        if holder == run_id or not runs.finish_queued_run(
+            run_id, "skipped", summary={"reason": "already executing", "executingRunId": holder}
+        ):
+            # This very run is executing (its RQ job was enqueued twice): record the second attempt.
+            skipped = ticks.record_tick_taken(job_name, runs.tick_of(run_id), served_by=run_id)
+            return {"runId": skipped.id, "outcome": "skipped", "summary": None}
+        log.info("%s run %s skipped: run %s is executing", job_name, run_id, holder)
+        return {"runId": run_id, "outcome": "skipped", "summary": None}
+    if not runs.begin_execution(job_name, run_id, rq_job_id):
+        # The run was executed (or ended) before: a re-enqueued job never runs it twice.
+        runs.release_execution_lock(job_name, run_id)
+        skipped = ticks.record_tick_taken(job_name, runs.tick_of(run_id), served_by=run_id)
+        log.info("%s run %s was already served: attempt recorded as skipped run %s", job_name, run_id, skipped.id)
+        return {"runId": skipped.id, "outcome": "skipped", "summary": None}
+    try:
+        summary = import_attribute(spec.function)(run_id) or {}
+    except Exception as exc:
+        db.session.rollback()
+        runs.finish_run(run_id, "error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        raise
+    if summary.get("async"):
+        # The work continues in other RQ jobs (scan batches) that finish the run and release the lock.
+        runs.update_summary(run_id, summary)
+        return {"runId": run_id, "outcome": "running", "summary": summary}
+    runs.finish_run(run_id, "success", summary=summary)
+    return {"runId": run_id, "outcome": "success", "summary": summary}
 
 
 # --- the work of each periodic job (called by dispatch with the run id) ---------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, jsonify, request
 
 from portal.alerts import scan
@@ -9,7 +11,7 @@ from portal.auth import api_user, require_api_role
 from portal.blueprints.json_body import json_body
 from portal.notifications import retry_queue
 from portal.operations import browse
-from portal.periodic import jobs, overview
+from portal.periodic import jobs, overview, pauses
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 
@@ -23,6 +25,7 @@ VALID_ACTIONS = (
     "getJobStatus",
     "runThresholdCheck",
 )
+_HAS_OFFSET = re.compile(r"T.*(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 ACTIONS_NEEDING_JOB = ("start", "stop", "trigger", "getJobStatus")
 READ_ONLY_ACTIONS = ("getJobStatus",)
 
@@ -47,6 +50,20 @@ def _job_name(payload: dict) -> str:
     if name not in jobs.job_names():
         abort(404, description=f"No job named {name[:100]!r}; jobs are: " + ", ".join(jobs.job_names()) + ".")
     return name
+
+
+def _pause(payload: dict) -> dict:
+    """The optional ``reason`` and ``until`` (ISO 8601 with ``Z`` or an offset) of a stop."""
+    until = payload.get("until")
+    if until is not None and not (isinstance(until, str) and _HAS_OFFSET.search(until.strip())):
+        abort(400, description="'until' must be an ISO 8601 date and time with Z or an offset: 2026-12-24T01:30:00Z.")
+    try:
+        return {
+            "reason": pauses.clean_reason(payload.get("reason")),
+            "resume_at": pauses.resolve_end(until, zone="UTC"),
+        }
+    except pauses.InvalidPause as exc:
+        abort(400, description=f"Invalid pause: {exc}.")
 
 
 def _caller() -> dict[str, str | None]:
@@ -75,6 +92,7 @@ def background_jobs_action():
     if action not in READ_ONLY_ACTIONS and not user.is_admin:
         abort(403, description=f"User {user.username!r} has the {user.role!r} role; {action!r} needs 'admin'.")
     name = _job_name(payload) if action in ACTIONS_NEEDING_JOB else None
+    pause = _pause(payload)  # read (and refused when malformed) whatever the action; used by the stops
     caller = _caller()
     if action == "getJobStatus":
         return _ok(jobs.job_status(name))
@@ -82,7 +100,7 @@ def background_jobs_action():
         jobs.start_job(name, **caller)
         return _ok(jobs.job_status(name), message=f"Started {name}.")
     if action == "stop":
-        jobs.stop_job(name, **caller)
+        jobs.stop_job(name, **caller, **pause)
         return _ok(jobs.job_status(name), message=f"Stopped {name}.")
     if action == "trigger":
         run = jobs.trigger_job(name, **caller)
@@ -91,7 +109,7 @@ def background_jobs_action():
         jobs.start_all(**caller)
         return _ok(jobs.list_job_status(), message="Started every job.")
     if action == "stopAll":
-        jobs.stop_all(**caller)
+        jobs.stop_all(**caller, **pause)
         return _ok(jobs.list_job_status(), message="Stopped every job.")
     if action == "clearRetryQueue":
         cleared = retry_queue.clear_retry_queue(**caller)

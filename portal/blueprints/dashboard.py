@@ -8,7 +8,7 @@ from flask_login import current_user
 from portal.auth import require_page_role, safe_next_url
 from portal.notifications import retry_queue
 from portal.operations import browse
-from portal.periodic import health, jobs
+from portal.periodic import health, jobs, pauses
 
 bp = Blueprint("dashboard", __name__)
 
@@ -48,7 +48,8 @@ def live(part: str):
 @bp.get("/jobs/<name>")
 @require_page_role()
 def job(name: str):
-    """A job's status, a chart of its recent runs and its paginated run history."""
+    """A job's status, a chart of its recent runs, its ticks of the last 7 days against the runs
+    that served them, and its paginated run history."""
     if name not in jobs.job_names():
         abort(404, description=f"There is no job named {name!r}.")
     page, per_page = browse.page_args(request.args)
@@ -57,6 +58,7 @@ def job(name: str):
         job=jobs.job_status(name),
         runs=browse.job_runs_page(name, page, per_page),
         chart=browse.run_chart(name),
+        ledger=jobs.tick_ledger(name),
     )
 
 
@@ -92,12 +94,28 @@ def job_action(name: str, action: str):
         run = jobs.trigger_job(name, **_caller())
         flash(f"Triggered {name}: run #{run.id} is {run.status}.", "success")
     elif action == "stop":
-        jobs.stop_job(name, **_caller())
-        flash(f"Stopped {name}: it will not run on its schedule until started.", "success")
+        _stop(name)
     else:
         jobs.start_job(name, **_caller())
         flash(f"Started {name}: it runs on its schedule again.", "success")
     return _back()
+
+
+def _stop(name: str) -> None:
+    """Stop ``name`` with the form's optional reason and end (local time, or a duration)."""
+    form = request.form
+    try:
+        resume_at = pauses.resolve_end(form.get("until") or None, form.get("for") or None)
+        status = jobs.stop_job(name, **_caller(), reason=form.get("reason"), resume_at=resume_at)
+    except pauses.InvalidPause as exc:
+        flash(f"{name} was not stopped: {exc}.", "error")
+        return
+    if resume_at is not None:
+        flash(f"Stopped {name} until {pauses.local_text(resume_at)}; it starts again by itself then.", "success")
+    else:
+        flash(f"Stopped {name}: it will not run on its schedule until started.", "success")
+    if status["pauseReason"]:
+        flash(f"Reason recorded: {status['pauseReason']}", "info")
 
 
 @bp.post("/jobs/all/<action>")

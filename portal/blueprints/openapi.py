@@ -125,17 +125,41 @@ ACTION_EXAMPLES = {
     "getJobStatus": {"value": {"action": "getJobStatus", "jobName": "cache-refresh"}},
     "trigger": {"value": {"action": "trigger", "jobName": "cache-refresh"}},
     "stopAll": {"value": {"action": "stopAll"}},
+    "stop": {
+        "value": {
+            "action": "stop",
+            "jobName": "cache-refresh",
+            "reason": "Redis upgrade",
+            "until": "2026-12-24T01:30:00Z",
+        }
+    },
+}
+PAUSE = {
+    "reason": {
+        "type": ["string", "null"],
+        "maxLength": 500,
+        "description": "stop, stopAll: why (shown with the job's status); null or absent: none given.",
+    },
+    "until": {
+        "type": ["string", "null"],
+        "format": "date-time",
+        "description": "stop, stopAll: when the job starts again by itself (ISO 8601 with `Z` or an offset). "
+        "Must be in the future; null or absent: no end.",
+    },
 }
 JOB_ACTION = {
     "oneOf": [
         {
             "type": "object",
-            "properties": {"action": choice(ACTIONS_NEEDING_JOB), "jobName": ref("JobName")},
+            "properties": {"action": choice(ACTIONS_NEEDING_JOB), "jobName": ref("JobName"), **PAUSE},
             "required": ["action", "jobName"],
         },
         {
             "type": "object",
-            "properties": {"action": choice(tuple(a for a in VALID_ACTIONS if a not in ACTIONS_NEEDING_JOB))},
+            "properties": {
+                "action": choice(tuple(a for a in VALID_ACTIONS if a not in ACTIONS_NEEDING_JOB)),
+                **PAUSE,
+            },
             "required": ["action"],
         },
     ],

@@ -105,6 +105,16 @@ JOB = obj(
         "queue": STR,
         "lastOutcome": {"enum": ["queued", "running", "success", "error", "skipped", None]},
         "lastSummary": SUMMARY,
+        "missedTicks": {
+            "enum": ["once", "skip"],
+            "description": "Ticks missed while no scheduler ran: `once` = one catch-up run, `skip` = not run.",
+        },
+        "lastTickMissed": {"type": "boolean", "description": "Its latest expected tick has no run (grace over)."},
+        "pausedBy": {**STR_OR_NULL, "description": "Who stopped it (null while it is not stopped)."},
+        "pausedAt": {**TIME_OR_NULL, "description": "When it was stopped, ISO 8601 UTC."},
+        "pauseReason": {**STR_OR_NULL, "description": "Why, as given with the stop."},
+        "resumeAt": {**TIME_OR_NULL, "description": "When it starts again by itself (null: no end set)."},
+        "pausedForSeconds": {"type": ["integer", "null"], "minimum": 0, "description": "How long it has been stopped."},
     }
 )
 RETRY_SUMMARY = obj(
@@ -336,6 +346,8 @@ JOB_EXAMPLE = {
     "schedule": "*/5 * * * *", "enabled": True, "status": "running", "executing": False,
     "lastRun": "2026-12-01T22:40:00Z", "nextRun": "2026-12-01T22:45:00Z", "lastDuration": 184, "errorMessage": None,
     "queue": "maintenance", "lastOutcome": "success", "lastSummary": {"students": 1200, "chunks": 3},
+    "missedTicks": "skip", "lastTickMissed": False,
+    "pausedBy": None, "pausedAt": None, "pauseReason": None, "resumeAt": None, "pausedForSeconds": None,
 }
 RETRY_EXAMPLE = {"totalPending": 1, "byType": {"warning": 1, "mahroom": 0, "tasdiq": 0}, "byAttempts": {"2": 1}}
 OVERVIEW_EXAMPLE = {

@@ -7,6 +7,7 @@ from datetime import datetime
 from flask import Flask
 
 from portal.clock import iso_utc, utcnow
+from portal.periodic.pauses import local_text
 
 DEFAULT_LIVE_REFRESH_SECONDS = 5
 
@@ -86,6 +87,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(age, "age")
     app.add_template_filter(duration, "duration")
     app.add_template_filter(seconds_in_words, "seconds")
+    app.add_template_filter(local_text, "local_when")
 
     @app.context_processor
     def _live_refresh():

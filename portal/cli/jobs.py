@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from portal.cli.connectivity import needs_database
 from portal.cli.operator import cli_actor
 from portal.periodic import jobs as job_service
+from portal.periodic import pauses
 
 
 def _job_name(name: str) -> str:
@@ -45,6 +46,11 @@ def list_jobs(as_json: bool) -> None:
         )
         if job["errorMessage"]:
             click.echo(f"    last error: {job['errorMessage']}")
+        if job["pausedAt"]:
+            end = f"until {pauses.local_text(job['resumeAt'])}" if job["resumeAt"] else "no end set"
+            click.echo(f"    paused by {job['pausedBy']}: {job['pauseReason'] or 'no reason given'}; {end}")
+        if job["lastTickMissed"]:
+            click.echo("    its latest expected tick has no run")
 
 
 @jobs_group.command("status")
@@ -59,6 +65,12 @@ def job_status(name: str) -> None:
     click.echo(f"{'lastDuration':13} {_duration(status['lastDuration'])}")
     if status["errorMessage"]:
         click.echo(f"{'errorMessage':13} {status['errorMessage']}")
+    if status["pausedAt"]:
+        click.echo(f"{'pausedBy':13} {status['pausedBy']} at {pauses.local_text(status['pausedAt'])}")
+        click.echo(f"{'pauseReason':13} {status['pauseReason'] or '-'}")
+        resume = pauses.local_text(status["resumeAt"]) if status["resumeAt"] else "not set: until started again"
+        click.echo(f"{'resumeAt':13} {resume}")
+    click.echo(f"{'missedTicks':13} {status['missedTicks']}")
     recent = job_service.recent_runs(name, per_page=5)["items"]
     if recent:
         click.echo("recent runs:")
@@ -79,14 +91,55 @@ def start(name: str) -> None:
     click.echo(f"Started {name}: next run {status['nextRun']}.")
 
 
+def _pause_end(until: str | None, span: str | None):
+    try:
+        return pauses.resolve_end(until, span)
+    except pauses.InvalidPause as exc:
+        raise click.BadParameter(str(exc), param_hint="'--until' / '--for'") from None
+
+
+def _stopped_message(what: str, reason: str | None, resume_at) -> str:
+    end = (
+        f"until {pauses.local_text(resume_at)}; it starts again by itself then" if resume_at else "until started again"
+    )
+    return f"Stopped {what} {end}." + (f" Reason: {reason}" if reason else "")
+
+
+_PAUSE_OPTIONS = (
+    click.option(
+        "--reason", default=None, help="Why it is stopped (shown on the dashboard, the API and the audit log)."
+    ),
+    click.option(
+        "--until",
+        "until",
+        default=None,
+        help="Start it again at this local time (UNIVERSITY_TIMEZONE): 2026-12-24T06:00.",
+    ),
+    click.option("--for", "span", default=None, help="Start it again after this long: 3h, 90m, 2d, 1h30m."),
+)
+
+
+def _pause_options(command):
+    for option in reversed(_PAUSE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @jobs_group.command("stop")
 @click.argument("name")
+@_pause_options
 @with_appcontext
 @needs_database
-def stop(name: str) -> None:
-    """Disable a job and remove it from the scheduler (persists across restarts)."""
-    job_service.stop_job(_job_name(name), cli_actor(), "cli")
-    click.echo(f"Stopped {name}: it will not run until started again.")
+def stop(name: str, reason: str | None, until: str | None, span: str | None) -> None:
+    """Disable a job and remove it from the scheduler (persists across restarts), optionally
+    with a reason and an end (--until or --for) after which it starts again by itself."""
+    name = _job_name(name)
+    resume_at = _pause_end(until, span)
+    try:
+        status = job_service.stop_job(name, cli_actor(), "cli", reason=reason, resume_at=resume_at)
+    except pauses.InvalidPause as exc:
+        raise click.BadParameter(str(exc), param_hint="'--reason'") from None
+    click.echo(_stopped_message(name, status["pauseReason"], resume_at))
 
 
 @jobs_group.command("trigger")
@@ -109,9 +162,14 @@ def start_all() -> None:
 
 
 @jobs_group.command("stop-all")
+@_pause_options
 @with_appcontext
 @needs_database
-def stop_all() -> None:
-    """Disable every job."""
-    job_service.stop_all(cli_actor(), "cli")
-    click.echo(f"Stopped all {len(job_service.job_names())} jobs.")
+def stop_all(reason: str | None, until: str | None, span: str | None) -> None:
+    """Disable every job, optionally with a reason and an end (--until or --for)."""
+    resume_at = _pause_end(until, span)
+    try:
+        job_service.stop_all(cli_actor(), "cli", reason=reason, resume_at=resume_at)
+    except pauses.InvalidPause as exc:
+        raise click.BadParameter(str(exc), param_hint="'--reason'") from None
+    click.echo(_stopped_message(f"all {len(job_service.job_names())} jobs", pauses.clean_reason(reason), resume_at))

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from portal import queues
+from portal.domain.job_schedule import MISSED_TICK_POLICIES
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class PeriodicJob:
     is how long RQ keeps the result of a manually triggered run. ``lock_ttl`` is how long the
     execution lock may be held (default: the timeout). ``enabled=False`` takes a job out of
     the schedule for every deployment (operators stop jobs at run time with ``flask jobs stop``).
+    ``missed_ticks`` says what happens to ticks missed while no scheduler ran: ``once`` (one
+    catch-up run when the scheduler is back) or ``skip`` (recorded as skipped, never run).
     """
 
     name: str
@@ -34,6 +37,13 @@ class PeriodicJob:
     result_ttl: int = 24 * 3600
     lock_ttl: int | None = None
     enabled: bool = True
+    missed_ticks: str = "once"
+
+    def __post_init__(self) -> None:
+        if self.missed_ticks not in MISSED_TICK_POLICIES:
+            raise ValueError(
+                f"{self.name}: missed_ticks must be one of {', '.join(MISSED_TICK_POLICIES)}, got {self.missed_ticks!r}"
+            )
 
     @property
     def execution_lock_ttl(self) -> int:
@@ -70,6 +80,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         # stays held for the whole scan (released when the last batch finishes the run, or
         # after this TTL if it never does), so an hourly tick never starts a second scan.
         lock_ttl=3300,
+        missed_ticks="once",
     ),
     PeriodicJob(
         name=RETRY_PROCESSOR,
@@ -78,6 +89,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         queue=queues.NOTIFICATIONS,
         function=queues.RUN_RETRY_PROCESSOR,
         timeout=600,
+        # The scheduler queues one pass at start anyway (portal/periodic/scheduler.py).
+        missed_ticks="skip",
     ),
     PeriodicJob(
         name="cache-refresh",
@@ -86,6 +99,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         queue=queues.MAINTENANCE,
         function=queues.RUN_CACHE_REFRESH,
         timeout=240,
+        missed_ticks="skip",
     ),
     PeriodicJob(
         name="materialized-view-refresh",
@@ -94,6 +108,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         queue=queues.MAINTENANCE,
         function=queues.RUN_COURSE_STATS_REFRESH,
         timeout=540,
+        missed_ticks="skip",
     ),
     PeriodicJob(
         name="audit-log-archival",
@@ -103,6 +118,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         function=queues.RUN_AUDIT_ARCHIVAL,
         timeout=3600,
         result_ttl=7 * 24 * 3600,
+        missed_ticks="once",
     ),
 )
 

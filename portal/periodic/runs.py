@@ -77,22 +77,43 @@ def mark_running(run_id: int, rq_job_id: str | None = None) -> JobRun:
     return run
 
 
-def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) -> int:
+def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) -> bool:
     """Mark run ``run_id`` running (started now), and every earlier run of ``job_name`` still
-    ``running`` abandoned, in one transaction; return how many were abandoned.
+    ``running`` abandoned, in one transaction; return False (changing nothing) when the run is
+    not ``queued``: it was executed or ended before, and must not run twice.
 
     Called once the run holds the execution lock (see ``abandon_stale_runs``).
     """
     now = utcnow()
-    abandoned = _abandon_stale(job_name, run_id, now)
-    db.session.execute(
+    started = db.session.execute(
         update(JobRun)
-        .where(JobRun.id == run_id)
+        .where(JobRun.id == run_id, JobRun.status == "queued")
         .values(status="running", started_at=now, rq_job_id=func.coalesce(JobRun.rq_job_id, rq_job_id))
         .execution_options(synchronize_session=False)
     )
+    if not started.rowcount:
+        db.session.rollback()
+        return False
+    _abandon_stale(job_name, run_id, now)
     db.session.commit()
-    return abandoned
+    return True
+
+
+def finish_queued_run(run_id: int, outcome: str, summary: dict[str, Any] | None = None) -> bool:
+    """End run ``run_id`` as ``outcome`` (never started) if it is still ``queued``; commit; True if it was."""
+    ended = db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.status == "queued")
+        .values(status=outcome, finished_at=utcnow(), summary=summary)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return bool(ended.rowcount)
+
+
+def tick_of(run_id: int) -> datetime | None:
+    """Return the tick run ``run_id`` serves (None for a manual run)."""
+    return db.session.scalar(select(JobRun.tick_at).where(JobRun.id == run_id))
 
 
 def update_summary(run_id: int, summary: dict[str, Any]) -> None:
@@ -176,10 +197,16 @@ class LatestRuns:
     last: JobRun | None  # the newest run that was not skipped
     finished: JobRun | None  # the newest run that ended in success or error
     executing: int | None  # the id of the run executing now, or None
+    tick_served: bool = False  # a scheduled row was recorded at or after the job's latest tick
 
 
-def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) -> dict[str, LatestRuns]:
+def latest_runs(
+    job_names: list[str], holders: Mapping[str, int] | None = None, ticks: Mapping[str, datetime] | None = None
+) -> dict[str, LatestRuns]:
     """Return per job its newest run, newest finished run and executing run, in one SQL statement.
+
+    ``ticks`` (each job's latest expected tick) adds whether a scheduled row (a tick's run, a
+    skip record) was recorded at or after it: an index range scan of (job_name, queued_at).
 
     ``holders`` (from ``lock_holders``) gives the run holding each job's execution lock; that run
     is executing unless the database shows it finished (its owner forgot to release the lock).
@@ -191,6 +218,14 @@ def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) 
     for name in job_names:
         wanted.append(_newest_run_id(name, JobRun.status != "skipped"))
         wanted.append(_newest_run_id(name, JobRun.status.in_(ENDED_OUTCOMES)))
+        if ticks and name in ticks:
+            wanted.append(
+                select(JobRun.id)
+                .where(JobRun.job_name == name, JobRun.queued_at >= ticks[name], JobRun.trigger == "schedule")
+                .order_by(JobRun.queued_at.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
     rows = db.session.scalars(select(JobRun).where(JobRun.id.in_(wanted))).all() if wanted else []
     newest_first = sorted(rows, key=lambda run: run.id, reverse=True)
     statuses = {run.id: run.status for run in rows}
@@ -203,6 +238,8 @@ def latest_runs(job_names: list[str], holders: Mapping[str, int] | None = None) 
             last=next((run for run in own if run.status != "skipped"), None),
             finished=next((run for run in own if run.status in ENDED_OUTCOMES), None),
             executing=holder if holder is not None and statuses.get(holder) not in FINISHED_OUTCOMES else None,
+            tick_served=bool(ticks and name in ticks)
+            and any(run.trigger == "schedule" and run.queued_at >= ticks[name] for run in own),
         )
     return found
 
@@ -233,6 +270,8 @@ def run_to_dict(run: JobRun) -> dict[str, Any]:
         "traceback": run.traceback,
         "rqJobId": run.rq_job_id,
         "requestedBy": run.requested_by,
+        "tick": iso_utc(run.tick_at),
+        "coversFrom": iso_utc(run.covers_from),
     }
 
 

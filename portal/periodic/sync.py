@@ -47,6 +47,15 @@ def register_entry(scheduler, job: PeriodicJob) -> None:
     connection.sadd(ENTRIES_KEY, job.name)
 
 
+def reschedule_entry(scheduler, job: PeriodicJob, now=None) -> bool:
+    """Move the entry of ``job`` to its next cron time after ``now`` (UTC); False when it is not
+    scheduled (cancelled meanwhile: it stays cancelled)."""
+    moved = scheduler.connection.zadd(
+        scheduler.scheduled_jobs_key, {job.name: unix_seconds(next_run_after(job.cron, now))}, xx=True, ch=True
+    )
+    return bool(moved) or job.name in scheduler
+
+
 def cancel_entry(scheduler, name: str) -> bool:
     """Remove the rq-scheduler entry ``name``; return True when one was scheduled.
 

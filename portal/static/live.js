@@ -5,7 +5,9 @@
   "use strict";
 
   function refresh(element) {
-    if (document.hidden || element.contains(document.activeElement) && document.activeElement !== document.body) {
+    // An open <details> (the Stop form with its reason and end) also pauses it.
+    if (document.hidden || element.contains(document.activeElement) && document.activeElement !== document.body ||
+        element.querySelector("details[open]")) {
       return;
     }
     fetch(element.dataset.live, { credentials: "same-origin", headers: { "X-Requested-With": "live.js" } })

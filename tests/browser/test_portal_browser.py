@@ -19,10 +19,15 @@ def test_admin_stops_starts_and_triggers_a_job_and_watches_the_run_appear_live(p
     expect(row.locator(".job-status")).to_contain_text("running")
     screenshot(page, "dashboard")
 
-    row.get_by_role("button", name="Stop").click()
-    expect(page.locator(".flash-success")).to_contain_text(f"Stopped {JOB}")
+    row.locator("summary", has_text="Stop").click()  # the Stop form: a reason and an optional end
+    row.get_by_label("Reason").fill("Redis upgrade")
+    row.get_by_label("or for").fill("3h")
+    row.get_by_role("button", name="Stop", exact=True).click()
+    expect(page.locator(".flash-success")).to_contain_text(f"Stopped {JOB} until")
     expect(row.locator(".job-status")).to_contain_text("stopped")
+    expect(row.locator(".pause-note")).to_contain_text("stopped by admin: Redis upgrade")
     assert db.session.get(JobState, JOB).enabled is False
+    assert db.session.get(JobState, JOB).pause_reason == "Redis upgrade"
 
     row.get_by_role("button", name="Start").click()
     expect(page.locator(".flash-success")).to_contain_text(f"Started {JOB}")
