@@ -1,7 +1,7 @@
 """Job schedule: the tick each scheduled run serves (one run per tick), pauses with a reason and an end
 
 Revision ID: 0011_job_schedule
-Revises: 0009_letters
+Revises: 0010_terms
 Create Date: 2026-12-04 18:00:00
 
 job_runs gain tick_at (the cron tick a scheduled run serves, NULL for manual runs) under a
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0011_job_schedule"
-down_revision = "0009_letters"
+down_revision = "0010_terms"
 branch_labels = None
 depends_on = None
 
