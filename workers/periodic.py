@@ -15,6 +15,7 @@ from typing import Any
 from rq import get_current_job
 from rq.utils import import_attribute
 
+from portal import queues
 from portal.alerts import course_stats, scan, scan_runs
 from portal.attendance import summary_cache
 from portal.extensions import db
@@ -40,6 +41,7 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
             raise UnknownJob(job_name)
         current = get_current_job()
         rq_job_id = current.id if current is not None else None
+        retake = queues.take_retake_flag()  # RQ put this job back after its worker died
         if trigger == "schedule" and job_name not in enabled_job_names():
             # Stopped between the tick and now: the entry is gone already, nothing to record.
             log.info("%s is stopped: scheduled tick ignored", job_name)
@@ -49,7 +51,9 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
             raise LookupError(f"no job run {run_id}")
         run_id = run.id  # the plain id from here on: the row is expired at every commit
         log_context.run_id = run_id
-        if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl):
+        if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl) and not (
+            retake and runs.take_over_execution_lock(job_name, run_id, rq_job_id, spec.execution_lock_ttl)
+        ):
             holder = runs.lock_holder(job_name)
             runs.finish_run(run_id, "skipped", summary={"reason": "already executing", "executingRunId": holder})
             log.info("%s run %s skipped: run %s is executing", job_name, run_id, holder)

@@ -266,6 +266,23 @@ def acquire_execution_lock(job_name: str, run_id: int, ttl_seconds: int) -> bool
     return bool(redis.eval(_REPLACE_IF_HELD, 1, key, str(holder), str(run_id), str(ttl_seconds)))
 
 
+def take_over_execution_lock(job_name: str, run_id: int, rq_job_id: str | None, ttl_seconds: int) -> bool:
+    """Take ``job_name``'s lock for ``run_id`` from the run that holds it when that run was
+    executed by RQ job ``rq_job_id`` (the dead execution of the job retaking it now); True if taken.
+
+    Only for a retake: RQ found the holder's execution abandoned (no heartbeat), so it runs no more.
+    """
+    holder = lock_holder(job_name)
+    if holder is None or rq_job_id is None:
+        return False
+    holder_run = db.session.get(JobRun, holder)
+    if holder_run is None or holder_run.rq_job_id != rq_job_id:
+        return False
+    log.warning("%s: run %s died with its worker; run %s takes its execution lock", job_name, holder, run_id)
+    key = lock_key(job_name)
+    return bool(get_redis().eval(_REPLACE_IF_HELD, 1, key, str(holder), str(run_id), str(ttl_seconds)))
+
+
 def release_execution_lock(job_name: str, run_id: int | None = None) -> bool:
     """Release ``job_name``'s execution lock (only if ``run_id`` holds it, when given); True if released."""
     redis = get_redis()
