@@ -24,16 +24,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from redis.exceptions import RedisError
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL, DEFAULT_MAINTENANCE_TASK_INTERVAL, DEFAULT_WORKER_TTL
+from rq.exceptions import DequeueTimeout
 from rq.job import Job
+from rq.worker import WorkerStatus
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import configure_mappers
 
 from portal import queues
 from portal.extensions import db
+from portal.operations.queue_pause import paused_queue_names
 from workers.context import worker_app
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,39 @@ def _warm_up() -> None:
                 connection.exec_driver_sql("SELECT 1")
         except SQLAlchemyError as exc:
             log.warning("database not reachable at worker start (%s); continuing", exc)
+
+
+# How long a worker waits for work before it reads the paused queues again.
+PAUSE_CHECK_SECONDS = 5
+
+
+class PausableQueue(Queue):
+    """RQ's Queue whose ``dequeue_any`` (what a worker waits in) skips the paused queues."""
+
+    @classmethod
+    def dequeue_any(cls, queues, timeout, connection=None, **options):
+        """Like ``Queue.dequeue_any`` over the queues not paused, waiting at most
+        PAUSE_CHECK_SECONDS at a time (RQ's worker loop calls again on DequeueTimeout)."""
+        wait = None if timeout is None else max(1, min(timeout, PAUSE_CHECK_SECONDS))
+        while True:
+            paused = paused_queue_names(connection)
+            open_queues = [queue for queue in queues if queue.name not in paused]
+            if not open_queues:
+                if wait is None:
+                    return None  # burst: nothing it may take
+                time.sleep(wait)  # every queue of this worker is paused: wait, then look again
+                raise DequeueTimeout(wait, [queue.key for queue in queues])
+            result = super().dequeue_any(open_queues, wait, connection=connection, **options)
+            if result is None:
+                return None
+            job, queue = result
+            if queue.name not in paused_queue_names(connection):
+                return job, queue
+            # Paused while this worker waited on it: put the job back where it was, untouched.
+            with connection.pipeline() as pipeline:
+                pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
+                pipeline.lpush(queue.key, job.id)
+                pipeline.execute()
 
 
 class _JobHeartbeat:
@@ -101,10 +138,25 @@ class PortalWorker(SimpleWorker):
                 kwargs[option] = portal_value
         kwargs.pop("default_worker_ttl", None)  # deprecated alias `rq worker` still passes
         super().__init__(*args, **kwargs)
+        self.queue_class = PausableQueue
         self.push_exc_handler(queues.retake_abandoned_job)
         self._job_heartbeat: _JobHeartbeat | None = None
         _warm_up()
         queues.register_queues(self.connection)
+
+    def set_state(self, state: str, pipeline=None) -> None:
+        """Record the state; an idle worker names its paused queues in it (what `rq info` prints)."""
+        if state == WorkerStatus.IDLE:
+            paused = sorted(paused_queue_names(self.connection) & set(self.queue_names()))
+            if paused:
+                state = f"{WorkerStatus.IDLE.value} (paused: {', '.join(paused)})"
+        super().set_state(state, pipeline)
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        super().heartbeat(timeout, pipeline)
+        state = self.get_state()
+        if pipeline is None and str(getattr(state, "value", state)).startswith(WorkerStatus.IDLE.value):
+            self.set_state(WorkerStatus.IDLE)  # a queue paused or resumed while this worker waits
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         """A running job counts as abandoned this long after its last beat (SimpleWorker's own
