@@ -141,19 +141,23 @@ def queue_list():
     return _ok(queue_pause.queue_states())
 
 
-@bp.post("/queues/<name>/<action>")
+@bp.post("/queues/<name>/pause")
 @require_api_role("admin")
-def queue_action(name: str, action: str):
-    """``pause`` or ``resume`` queue ``name``; answers every queue's state."""
-    if action not in ("pause", "resume"):
-        abort(404, description=f"Unknown queue action {action[:50]!r}; actions are: pause, resume.")
+def queue_pause_action(name: str):
+    """Pause queue ``name`` (workers take nothing from it); answers every queue's state."""
     try:
-        if action == "pause":
-            changed = queue_pause.pause_queue(name, **_caller())
-            message = f"Paused {name}." if changed else f"{name} was paused already."
-        else:
-            changed = queue_pause.resume_queue(name, **_caller())
-            message = f"Resumed {name}." if changed else f"{name} was not paused."
+        changed = queue_pause.pause_queue(name, **_caller())
     except queue_pause.UnknownQueue as exc:
         abort(404, description=str(exc))
-    return _ok(queue_pause.queue_states(), message=message)
+    return _ok(queue_pause.queue_states(), message=f"Paused {name}." if changed else f"{name} was paused already.")
+
+
+@bp.post("/queues/<name>/resume")
+@require_api_role("admin")
+def queue_resume_action(name: str):
+    """Resume queue ``name``; answers every queue's state."""
+    try:
+        changed = queue_pause.resume_queue(name, **_caller())
+    except queue_pause.UnknownQueue as exc:
+        abort(404, description=str(exc))
+    return _ok(queue_pause.queue_states(), message=f"Resumed {name}." if changed else f"{name} was not paused.")
