@@ -49,6 +49,15 @@ def _retaken_by_rq(job_id: str) -> bool:
     return job.retries_left == 0
 
 
+def _started_until(queue_name: str, job_id: str) -> float | None:
+    """The time RQ holds a running job ``job_id`` for before it counts as abandoned (its score
+    in the queue's StartedJobRegistry: the last heartbeat plus the heartbeat TTL)."""
+    for member, score in queues.get_redis().zrange(f"rq:wip:{queue_name}", 0, -1, withscores=True):
+        if member.decode().split(":")[0] == job_id:
+            return score
+    return None
+
+
 def _back_after(killed_at: float, done, what: str) -> float:
     """Wait until ``done()`` (the killed job's work finished by its retake); return and print the seconds."""
     wait_for(done, BACK_WITHIN_SECONDS + 30, what)
@@ -71,6 +80,11 @@ def test_worker_killed_inside_a_scan_batch_has_the_batch_back_within_90_s_with_o
         hold.execute(text("SELECT * FROM scan_batches WHERE run_id = :r FOR UPDATE"), {"r": run.id})
         worker = pg_procs.worker(WEBHOOK_URL=sink.url)
         wait_for(lambda: waiting_on_a_lock(engine), 60, "the batch to wait on the held row")
+        # The worker beats while the job runs: RQ's hold on the job moves forward, 30 s at a time.
+        job_id = queues.scan_batch_job_id(run.id, 0)
+        first = _started_until(queues.THRESHOLDS, job_id)
+        assert first is not None and first - time.time() <= queues.JOB_HEARTBEAT_TTL_SECONDS + 1
+        wait_for(lambda: _started_until(queues.THRESHOLDS, job_id) > first, 30, "a heartbeat of the running batch")
         pg_procs.worker(WEBHOOK_URL=sink.url)  # the one that stays (a supervisor's restart)
         worker.kill()  # SIGKILL to the worker, transaction open
         killed_at = time.monotonic()
@@ -82,7 +96,7 @@ def test_worker_killed_inside_a_scan_batch_has_the_batch_back_within_90_s_with_o
     assert db.session.get(ScanBatch, (run.id, 0)).status == "queued"
     back = _back_after(killed_at, lambda: job_run(run.id).status == "success", "the killed scan batch")
     assert back < BACK_WITHIN_SECONDS
-    assert _retaken_by_rq(queues.scan_batch_job_id(run.id, 0))
+    assert _retaken_by_rq(job_id)
     wait_for(
         lambda: len(sink.documents) >= 20 and not any(s == "pending" for s, _ in _statuses("webhook")), 60, "deliveries"
     )

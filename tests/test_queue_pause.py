@@ -69,6 +69,7 @@ def test_a_paused_queue_keeps_its_jobs_from_a_real_worker_until_resumed_and_rq_i
 def test_a_queue_paused_while_a_worker_waits_on_it_gives_that_worker_nothing(app, procs, runner):
     procs.worker()  # idle: blocked in its dequeue on all four queues
     assert runner.invoke(args=["queues", "pause", "urgent"]).exit_code == 0
+    wait_for(lambda: "idle (paused: urgent)" in _rq_info(app.config["REDIS_URL"]), 30, "the idle worker to show it")
     _enqueue(queues.URGENT, "held")  # the waiting worker may pop it: it must put it back untouched
     _enqueue(queues.MAINTENANCE, "passing")
     wait_for(lambda: _status("passing") == "finished", 60, "the job on the open queue")
