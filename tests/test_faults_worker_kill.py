@@ -155,3 +155,33 @@ def test_worker_killed_inside_a_periodic_run_has_the_run_back_within_90_s_and_fi
     runs = db.session.scalars(select(JobRun).where(JobRun.job_name == RETRY_PROCESSOR)).all()
     assert [(r.id, r.status) for r in runs] == [(run_id, "success")]  # the same run, finished once
     assert job_run(run_id).summary["requeued"] == 0
+
+
+def test_worker_killed_inside_a_scheduled_tick_has_a_new_run_within_90_s_and_the_dead_one_marked_abandoned(
+    pg_app, pg_procs, postgres_url
+):
+    # As rq-scheduler enqueues a cron entry: one RQ job id (the job's name) for every tick.
+    queues.enqueue(
+        queues.NOTIFICATIONS, queues.PERIODIC_DISPATCHER, RETRY_PROCESSOR, "schedule", job_id=RETRY_PROCESSOR
+    )
+    engine = create_engine(postgres_url)
+    with engine.connect() as hold:
+        hold.execute(text("LOCK TABLE deliveries IN ACCESS EXCLUSIVE MODE"))
+        worker = pg_procs.worker("notifications")
+        wait_for(lambda: waiting_on_a_lock(engine), 60, "the tick to wait on the locked table")
+        pg_procs.worker("notifications")
+        worker.kill()
+        killed_at = time.monotonic()
+        hold.rollback()
+    engine.dispose()
+
+    def runs() -> list[tuple[str, str]]:
+        db.session.expire_all()
+        query = select(JobRun.status, JobRun.error).where(JobRun.job_name == RETRY_PROCESSOR).order_by(JobRun.id)
+        return [(status, error or "") for status, error in db.session.execute(query)]
+
+    back = _back_after(killed_at, lambda: [s for s, _ in runs()] == ["error", "success"], "the killed scheduled tick")
+    assert back < BACK_WITHIN_SECONDS
+    assert "abandoned" in runs()[0][1]
+    job = Job.fetch(RETRY_PROCESSOR, connection=queues.get_redis())
+    assert job.retries_left == 0 and queues.RETAKEN_META_KEY not in job.meta  # the next tick is no retake
