@@ -235,9 +235,9 @@ def live_job_ids(job_ids: Iterable[str]) -> set[str]:
 # --- a dead worker's jobs: RQ's abandoned-job handling, configured -------------------------
 # PortalWorker beats for a running job every JOB_HEARTBEAT_SECONDS (a thread); RQ counts the job
 # abandoned once JOB_HEARTBEAT_TTL_SECONDS pass without a beat, and every worker's maintenance
-# pass (every MAINTENANCE_INTERVAL_SECONDS; an idle worker wakes at least every
-# WORKER_TTL_SECONDS - 15) runs StartedJobRegistry.cleanup, which hands such jobs to
-# ``retake_abandoned_job``. Worst case from the kill to the job queued again: 30 + 20 + 20 s.
+# pass (every MAINTENANCE_INTERVAL_SECONDS, checked each time an idle worker stops waiting for
+# work: every 5 s) runs StartedJobRegistry.cleanup, which hands such jobs to
+# ``retake_abandoned_job``. Worst case from the kill to the job queued again: 30 + 25 s.
 JOB_HEARTBEAT_SECONDS = 10
 JOB_HEARTBEAT_TTL_SECONDS = 30
 MAINTENANCE_INTERVAL_SECONDS = 20
