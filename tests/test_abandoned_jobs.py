@@ -4,6 +4,8 @@ failures alone, and a retaken periodic run takes over only its own dead executio
 
 from __future__ import annotations
 
+import time
+
 from rq.executions import Execution
 from rq.job import Job
 from rq.registry import FailedJobRegistry
@@ -21,9 +23,10 @@ def _abandon(job: Job) -> None:
     connection = queues.get_redis()
     queues.get_queue(job.origin).remove(job.id)
     with connection.pipeline() as pipeline:
-        Execution.create(job, ttl=-5, pipeline=pipeline, worker_name="dead")
+        execution = Execution.create(job, ttl=30, pipeline=pipeline, worker_name="dead")
         pipeline.execute()
-    assert connection.zcard(f"rq:wip:{job.origin}") == 1  # its hold already over (a negative TTL)
+    # Its last beat more than the heartbeat TTL ago: RQ's hold on it ran out a second ago.
+    connection.zadd(f"rq:wip:{job.origin}", {execution.composite_key: time.time() - 1}, xx=True)
 
 
 def _queued_ids(name: str) -> list[str]:
