@@ -50,9 +50,7 @@ def test_a_paused_queue_keeps_its_jobs_from_a_real_worker_until_resumed_and_rq_i
     wait_for(lambda: _status("passing") == "finished", 60, "the job on the open queue")
 
     assert _status("held") == "queued" and queues.get_queue(queues.NOTIFICATIONS).count == 1
-    info = wait_for(
-        lambda: (out := _rq_info(app.config["REDIS_URL"])) and "paused: notifications" in out and out, 30, "rq info"
-    )
+    info = _rq_info_once(app.config["REDIS_URL"], lambda out: "paused: notifications" in out, "the pause")
     assert re.search(
         r"fault-\w+ \(.*\): idle \(paused: notifications\) urgent, thresholds, notifications, maintenance", info
     )
@@ -66,11 +64,26 @@ def test_a_paused_queue_keeps_its_jobs_from_a_real_worker_until_resumed_and_rq_i
     assert _audit() == [("queue.pause", "notifications", "cli"), ("queue.resume", "notifications", "cli")]
 
 
+def _idle_worker(redis_url: str) -> str:
+    """Wait until the one worker is in its dequeue loop, its state plain ``idle``; return rq info's text."""
+    return _rq_info_once(redis_url, lambda out: re.search(r"\): idle urgent", out), "the worker plain idle")
+
+
+def _rq_info_once(redis_url: str, shows, what: str) -> str:
+    """Poll `rq info` until ``shows(its text)``; return that text."""
+
+    def check():
+        out = _rq_info(redis_url)
+        return out if shows(out) else None
+
+    return wait_for(check, 30, f"rq info to show {what}")
+
+
 def test_a_queue_paused_while_a_worker_waits_on_it_gives_that_worker_nothing(app, procs, runner):
-    procs.worker()  # idle: blocked in its dequeue on all four queues
+    procs.worker()
+    _idle_worker(app.config["REDIS_URL"])  # blocked in its dequeue on all four queues
     assert runner.invoke(args=["queues", "pause", "urgent"]).exit_code == 0
-    wait_for(lambda: "idle (paused: urgent)" in _rq_info(app.config["REDIS_URL"]), 30, "the idle worker to show it")
-    _enqueue(queues.URGENT, "held")  # the waiting worker may pop it: it must put it back untouched
+    _enqueue(queues.URGENT, "held")  # the waiting worker pops it: it must put it back untouched
     _enqueue(queues.MAINTENANCE, "passing")
     wait_for(lambda: _status("passing") == "finished", 60, "the job on the open queue")
 
@@ -79,6 +92,17 @@ def test_a_queue_paused_while_a_worker_waits_on_it_gives_that_worker_nothing(app
     assert queues.get_queue(queues.URGENT).get_job_ids() == ["held"]
     assert runner.invoke(args=["queues", "resume", "urgent"]).exit_code == 0
     wait_for(lambda: _status("held") == "finished", 60, "the held job to run once resumed")
+
+
+def test_an_idle_worker_shows_in_rq_info_a_queue_paused_and_resumed_while_it_waits(app, procs, runner):
+    procs.worker("urgent", "maintenance")
+    _idle_worker(app.config["REDIS_URL"])
+    assert runner.invoke(args=["queues", "pause", "maintenance"]).exit_code == 0
+    assert runner.invoke(args=["queues", "pause", "thresholds"]).exit_code == 0  # not one of its queues
+    info = _rq_info_once(app.config["REDIS_URL"], lambda out: "paused" in out, "the pause")
+    assert re.search(r"\): idle \(paused: maintenance\) urgent, maintenance\.", info)
+    assert runner.invoke(args=["queues", "resume", "maintenance"]).exit_code == 0
+    _idle_worker(app.config["REDIS_URL"])  # plain idle again, without any job in between
 
 
 def test_a_burst_worker_whose_queues_are_all_paused_leaves_their_jobs_waiting(app, procs, runner):
