@@ -17,8 +17,8 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 from rq import Queue, Worker
-from rq.exceptions import NoSuchJobError
-from rq.job import Job
+from rq.exceptions import AbandonedJobError, NoSuchJobError
+from rq.job import Job, get_current_job
 from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq_scheduler import Scheduler
@@ -259,18 +259,66 @@ def live_job_ids(job_ids: Iterable[str]) -> set[str]:
     return live
 
 
+# --- a dead worker's jobs: RQ's abandoned-job handling, configured -------------------------
+# PortalWorker beats for a running job every JOB_HEARTBEAT_SECONDS (a thread); RQ counts the job
+# abandoned once JOB_HEARTBEAT_TTL_SECONDS pass without a beat, and every worker's maintenance
+# pass (every MAINTENANCE_INTERVAL_SECONDS, checked each time an idle worker stops waiting for
+# work: every 5 s) runs StartedJobRegistry.cleanup, which hands such jobs to
+# ``retake_abandoned_job``. Worst case from the kill to the job queued again: 30 + 25 s.
+JOB_HEARTBEAT_SECONDS = 10
+JOB_HEARTBEAT_TTL_SECONDS = 30
+MAINTENANCE_INTERVAL_SECONDS = 20
+WORKER_TTL_SECONDS = 35
+# A job that kills its worker this many times (a poison job) is left failed for the operator.
+MAX_ABANDONED_RETAKES = 2
+RETAKES_META_KEY = "abandonedRetakes"
+RETAKEN_META_KEY = "retakenAfterAbandon"
+
+
+def retake_abandoned_job(job: Job, exc_type, exc_value, tb) -> bool:
+    """RQ exception handler: give a job of ours that RQ found abandoned (its worker died) one
+    retry, so ``StartedJobRegistry.cleanup`` puts it back on its queue instead of failing it.
+
+    Only abandonment is retried this way (other failures keep their own handling); the job's
+    ``meta`` counts the retakes and flags the next execution as a retake (``is_retake``).
+    """
+    if exc_type is not AbandonedJobError or job.func_name not in JOB_FUNCTIONS:
+        return True
+    retakes = int(job.meta.get(RETAKES_META_KEY, 0))
+    if retakes >= MAX_ABANDONED_RETAKES:
+        log.error("job %s abandoned %d times: left failed", job.id, retakes + 1)
+        return True
+    job.meta[RETAKES_META_KEY] = retakes + 1
+    job.meta[RETAKEN_META_KEY] = True
+    job.retries_left = 1  # read by StartedJobRegistry.cleanup right after the handlers: re-enqueue
+    log.warning("job %s was abandoned by its worker: queued again (retake %d)", job.id, retakes + 1)
+    return True
+
+
+def take_retake_flag() -> bool:
+    """True when the RQ job running now is a retake of an abandoned execution (and clear the flag,
+    so a later run under the same job id, such as a cron entry's next tick, is not one)."""
+    job = get_current_job()
+    if job is None or not job.meta.get(RETAKEN_META_KEY):
+        return False
+    job.meta.pop(RETAKEN_META_KEY, None)
+    job.save_meta()
+    return True
+
+
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:")
 
 
 def clean_abandoned_jobs(connection: Redis | None = None) -> None:
-    """Fail the jobs whose worker died (RQ's ``StartedJobRegistry`` entries past their heartbeat).
+    """Re-enqueue (or fail, past their retakes) the jobs whose worker died: RQ's
+    ``StartedJobRegistry`` entries past their heartbeat, through ``retake_abandoned_job``.
 
-    RQ does this in every worker's maintenance pass (every 10 minutes); the retry processor
-    calls it first so a job abandoned by a killed worker stops counting as live at once.
+    Every worker does this in its maintenance pass; the retry processor calls it first too, so
+    it never counts an abandoned job as live.
     """
     connection = connection or get_redis()
     for name in QUEUE_NAMES:
-        StartedJobRegistry(name, connection=connection).cleanup()
+        StartedJobRegistry(name, connection=connection).cleanup(exception_handlers=[retake_abandoned_job])
 
 
 def failure_of(job_id: str) -> str | None:

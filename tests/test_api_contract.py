@@ -24,7 +24,7 @@ from tests.test_admin_api import pending_delivery
 
 # Fuzzed examples per operation (the examples and coverage phases add their own, bounded, cases).
 FUZZED_PER_OPERATION = 10
-MAX_CALLS = 800  # the stop actions' reason and until add coverage cases (714 calls)
+MAX_CALLS = 900  # the stop actions' reason and until (714 calls) and the queue pause routes add cases
 # Invalid input may also be refused with 413: more records than one request may carry.
 REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422"]
 CONFIG = schemathesis.Config.from_dict(
@@ -80,6 +80,9 @@ def calls():
     assert 200 in statuses[("GET", "/api/admin/alerts")]
     assert 200 in statuses[("GET", "/api/admin/retry-queue")]
     assert 201 in statuses[("POST", "/api/attendance")]
+    assert 200 in statuses[("GET", "/api/admin/queues")]
+    assert 200 in statuses[("POST", "/api/admin/queues/{name}/pause")]
+    assert 200 in statuses[("POST", "/api/admin/queues/{name}/resume")]
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

@@ -15,6 +15,7 @@ from typing import Any
 from rq import get_current_job
 from rq.utils import import_attribute
 
+from portal import queues
 from portal.alerts import course_stats, scan, scan_runs
 from portal.attendance import summary_cache
 from portal.extensions import db
@@ -42,6 +43,7 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
             raise UnknownJob(job_name)
         current = get_current_job()
         rq_job_id = current.id if current is not None else None
+        retake = queues.take_retake_flag()  # RQ put this job back after its worker died
         if trigger == "schedule" and job_name not in enabled_job_names():
             # Stopped between the tick and now: nothing runs.
             log.info("%s is stopped: scheduled tick ignored", job_name)
@@ -58,13 +60,19 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
         elif runs.get_run(run_id) is None:
             raise LookupError(f"no job run {run_id}")
         log_context.run_id = run_id
-        return _execute(spec, run_id, rq_job_id)
+        return _execute(spec, run_id, rq_job_id, retake)
 
 
-def _execute(spec: registry.PeriodicJob, run_id: int, rq_job_id: str | None) -> dict[str, Any]:
-    """Run the work of run ``run_id`` under the job's execution lock, once."""
+def _execute(spec: registry.PeriodicJob, run_id: int, rq_job_id: str | None, retake: bool) -> dict[str, Any]:
+    """Run the work of run ``run_id`` under the job's execution lock, once.
+
+    ``retake``: RQ put this job back after its worker died mid-run; the run takes the lock
+    over from its own dead execution and runs again (``runs.take_over_execution_lock``).
+    """
     job_name = spec.name
-    if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl):
+    if not runs.acquire_execution_lock(job_name, run_id, spec.execution_lock_ttl) and not (
+        retake and runs.take_over_execution_lock(job_name, run_id, rq_job_id, spec.execution_lock_ttl)
+    ):
         holder = runs.lock_holder(job_name)
         if holder == run_id or not runs.finish_queued_run(
             run_id, "skipped", summary={"reason": "already executing", "executingRunId": holder}
@@ -74,7 +82,7 @@ def _execute(spec: registry.PeriodicJob, run_id: int, rq_job_id: str | None) -> 
             return {"runId": skipped.id, "outcome": "skipped", "summary": None}
         log.info("%s run %s skipped: run %s is executing", job_name, run_id, holder)
         return {"runId": run_id, "outcome": "skipped", "summary": None}
-    if not runs.begin_execution(job_name, run_id, rq_job_id):
+    if not runs.begin_execution(job_name, run_id, rq_job_id, retake=retake):
         # The run was executed (or ended) before: a re-enqueued job never runs it twice.
         runs.release_execution_lock(job_name, run_id)
         skipped = ticks.record_tick_taken(job_name, runs.tick_of(run_id), served_by=run_id)

@@ -1,4 +1,4 @@
-"""JSON admin API: ``/api/admin/background-jobs`` (shapes in docs/api.md), alerts and the retry queue."""
+"""JSON admin API: ``/api/admin/background-jobs`` (shapes in docs/api.md), alerts, the retry queue, queues."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from portal.alerts import scan
 from portal.auth import api_user, require_api_role
 from portal.blueprints.json_body import json_body
 from portal.notifications import retry_queue
-from portal.operations import browse
+from portal.operations import browse, queue_pause
 from portal.periodic import jobs, overview, pauses
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
@@ -150,3 +150,32 @@ def retry_queue_list():
     data = browse.page_json(browse.retry_deliveries(page=page, per_page=per_page, **filters))
     data["summary"] = retry_queue.retry_queue_status()
     return _ok(data)
+
+
+@bp.get("/queues")
+@require_api_role()
+def queue_list():
+    """Every RQ queue: ``{name, paused, length}``, most urgent first."""
+    return _ok(queue_pause.queue_states())
+
+
+@bp.post("/queues/<name>/pause")
+@require_api_role("admin")
+def queue_pause_action(name: str):
+    """Pause queue ``name`` (workers take nothing from it); answers every queue's state."""
+    try:
+        changed = queue_pause.pause_queue(name, **_caller())
+    except queue_pause.UnknownQueue as exc:
+        abort(404, description=str(exc))
+    return _ok(queue_pause.queue_states(), message=f"Paused {name}." if changed else f"{name} was paused already.")
+
+
+@bp.post("/queues/<name>/resume")
+@require_api_role("admin")
+def queue_resume_action(name: str):
+    """Resume queue ``name``; answers every queue's state."""
+    try:
+        changed = queue_pause.resume_queue(name, **_caller())
+    except queue_pause.UnknownQueue as exc:
+        abort(404, description=str(exc))
+    return _ok(queue_pause.queue_states(), message=f"Resumed {name}." if changed else f"{name} was not paused.")

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from portal.auth import require_page_role, safe_next_url
 from portal.notifications import retry_queue
-from portal.operations import browse
+from portal.operations import browse, queue_pause
 from portal.periodic import health, jobs, pauses
 
 bp = Blueprint("dashboard", __name__)
@@ -130,4 +130,27 @@ def all_jobs_action(action: str):
         flash("Started every job.", "success")
     else:
         abort(404)
+    return _back()
+
+
+@bp.post("/queues/<name>/<action>")
+@require_page_role("admin")
+def queue_action(name: str, action: str):
+    """Pause or resume one RQ queue, then say what happened."""
+    if action not in ("pause", "resume"):
+        abort(404)
+    try:
+        if action == "pause":
+            changed = queue_pause.pause_queue(name, **_caller())
+            flash(
+                f"Paused {name}: workers take nothing from it; its jobs wait."
+                if changed
+                else f"{name} was paused already.",
+                "success",
+            )
+        else:
+            changed = queue_pause.resume_queue(name, **_caller())
+            flash(f"Resumed {name}: workers take its jobs again." if changed else f"{name} was not paused.", "success")
+    except queue_pause.UnknownQueue as exc:
+        abort(404, description=str(exc))
     return _back()

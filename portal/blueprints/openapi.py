@@ -28,6 +28,7 @@ from portal.blueprints.openapi_build import (
     query,
     shared,
 )
+from portal.blueprints.openapi_queues import QUEUE_PATHS
 from portal.blueprints.openapi_spec import (
     ALERT_EXAMPLE,
     DELIVERY_EXAMPLE,
@@ -257,6 +258,7 @@ READ_LIST_ERRORS = {"400": shared("BadRequest"), **READ_ERRORS}
 STATUSES = ", ".join(ATTENDANCE_STATUSES)
 PATHS = {
     **STUDENT_PATHS,
+    **QUEUE_PATHS,
     "/api/admin/background-jobs": JOBS_PATH,
     "/api/admin/alerts": {
         "get": operation(

@@ -6,6 +6,7 @@ from portal.cli.alerts import alerts_group, retry_queue_group, thresholds_group
 from portal.cli.data import demo_group, import_command
 from portal.cli.jobs import jobs_group
 from portal.cli.people import check_command, tokens_group, users_group
+from portal.cli.queues import queues_group
 
 
 def register_commands(app: Flask) -> None:
@@ -20,5 +21,6 @@ def register_commands(app: Flask) -> None:
         thresholds_group,
         alerts_group,
         retry_queue_group,
+        queues_group,
     ):
         app.cli.add_command(command)

@@ -2,8 +2,11 @@
 
 A job gets a list of delivery ids. Claiming (one UPDATE ... RETURNING) counts the attempt and
 pushes ``next_attempt_at`` out by a lease, so two jobs holding the same id never both send it,
-and a worker killed mid-send is retried by the retry processor once the lease has passed: at
-worst a message sent just before the kill is sent once more.
+and a worker killed mid-send is retried once the lease has passed: at worst a message sent just
+before the kill is sent once more. The lease does not hold back the job itself when RQ puts it
+back on its queue after its worker died (a retake, ``deliver(..., retaken_by=job_id)``): the
+deliveries still carrying that job's id were claimed by its dead execution, and RQ's heartbeat
+says nothing else is running that job.
 
 Quiet hours (``QUIET_HOURS``, ``QUIET_KINDS``; docs/rules.md): a first attempt or a retry of a
 quiet kind that falls due inside the window gets the window's end as its ``next_attempt_at``
@@ -20,7 +23,7 @@ import logging
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from portal import queues
 from portal.clock import utcnow
@@ -70,9 +73,12 @@ def held_kinds(now: datetime) -> tuple[tuple[str, ...], datetime | None]:
     return (tuple(current_app.config["QUIET_KINDS"]), until) if until else ((), None)
 
 
-def claim(delivery_ids: list[int], now: datetime, held: tuple[str, ...] = ()) -> list[int]:
+def claim(
+    delivery_ids: list[int], now: datetime, held: tuple[str, ...] = (), retaken_by: str | None = None
+) -> list[int]:
     """Claim the due pending deliveries among ``delivery_ids`` (none of the ``held`` kinds);
-    return their ids (committed)."""
+    return their ids (committed). With ``retaken_by`` (the RQ job id of a retake) those still
+    leased to that job's dead execution are claimed too."""
     session = db.session
     claimed: list[int] = []
     ids = sorted(set(delivery_ids))
@@ -80,7 +86,9 @@ def claim(delivery_ids: list[int], now: datetime, held: tuple[str, ...] = ()) ->
         conditions = [
             Delivery.id.in_(ids[start : start + 500]),
             Delivery.status == "pending",
-            Delivery.next_attempt_at <= now,
+            Delivery.next_attempt_at <= now
+            if retaken_by is None
+            else or_(Delivery.next_attempt_at <= now, Delivery.job_id == retaken_by),
         ]
         if held:
             conditions.append(Delivery.kind.notin_(held))
@@ -195,15 +203,17 @@ class _Senders:
             self.webhook.close()
 
 
-def deliver(delivery_ids: list[int]) -> dict:
+def deliver(delivery_ids: list[int], retaken_by: str | None = None) -> dict:
     """Attempt each due pending delivery in ``delivery_ids`` once; return counts by outcome.
+
+    ``retaken_by``: this is RQ job ``retaken_by`` put back after its worker died (see ``claim``).
 
     Sent deliveries become ``sent``; a transient failure waits for its next attempt (an RQ
     job scheduled at that time), a permanent one or the last attempt's failure is ``dead``.
     """
     now = utcnow()
     held, until = held_kinds(now)
-    claimed = claim(delivery_ids, now, held)
+    claimed = claim(delivery_ids, now, held, retaken_by)
     waiting = hold_until(delivery_ids, now, held, until) if held else []
     outcome = {"sent": 0, "retrying": 0, "dead": 0, "notDue": len(set(delivery_ids)) - len(claimed) - len(waiting)}
     if waiting:

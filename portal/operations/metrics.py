@@ -214,7 +214,8 @@ def _rq_metrics(connection) -> list[Metric]:
     workers = GaugeMetricFamily(f"{PREFIX}_workers", "Live RQ workers by state (busy, idle, ...).", labels=["state"])
     by_state: dict[str, int] = {"busy": 0, "idle": 0}
     for worker in queues.worker_snapshot(connection):
-        by_state[worker["state"]] = by_state.get(worker["state"], 0) + 1
+        state = worker["state"].split(" (", 1)[0]  # "idle (paused: notifications)" counts as idle
+        by_state[state] = by_state.get(state, 0) + 1
     for state, count in sorted(by_state.items()):
         workers.add_metric([state], count)
     alive = GaugeMetricFamily(f"{PREFIX}_workers_alive", "Live RQ workers (any state).")

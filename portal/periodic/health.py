@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from portal import queues
 from portal.clock import iso_utc, utcnow
+from portal.operations import queue_pause
 from portal.periodic.jobs import list_job_status
 
 log = logging.getLogger(__name__)
@@ -69,11 +70,13 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
 
 
 def queue_info() -> list[dict[str, Any]]:
-    """Return per queue ``{name, length, oldestJobAgeSeconds, started, failed, scheduled}``."""
+    """Return per queue ``{name, paused, length, oldestJobAgeSeconds, started, failed, scheduled}``."""
     now = utcnow()
+    paused = queue_pause.paused_queue_names()
     result = []
     for queue in queues.queue_snapshot():
         oldest = queue.pop("oldestEnqueuedAt")
+        queue["paused"] = queue["name"] in paused
         queue["oldestJobAgeSeconds"] = None if oldest is None else max(0, int((now - oldest).total_seconds()))
         result.append(queue)
     return result

@@ -77,17 +77,22 @@ def mark_running(run_id: int, rq_job_id: str | None = None) -> JobRun:
     return run
 
 
-def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None) -> bool:
+def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None, *, retake: bool = False) -> bool:
     """Mark run ``run_id`` running (started now), and every earlier run of ``job_name`` still
     ``running`` abandoned, in one transaction; return False (changing nothing) when the run is
-    not ``queued``: it was executed or ended before, and must not run twice.
+    not ``queued``: it was executed or ended before, and must not run twice. With ``retake``
+    (RQ put the run's job back after its worker died) a run still ``running`` under that same
+    RQ job begins again: its execution died with the worker.
 
     Called once the run holds the execution lock (see ``abandon_stale_runs``).
     """
     now = utcnow()
+    startable = JobRun.status == "queued"
+    if retake and rq_job_id is not None:
+        startable = startable | ((JobRun.status == "running") & (JobRun.rq_job_id == rq_job_id))
     started = db.session.execute(
         update(JobRun)
-        .where(JobRun.id == run_id, JobRun.status == "queued")
+        .where(JobRun.id == run_id, startable)
         .values(status="running", started_at=now, rq_job_id=func.coalesce(JobRun.rq_job_id, rq_job_id))
         .execution_options(synchronize_session=False)
     )
@@ -303,6 +308,23 @@ def acquire_execution_lock(job_name: str, run_id: int, ttl_seconds: int) -> bool
         return False
     log.warning("execution lock of %s held by finished run %s: taking it over", job_name, holder)
     return bool(redis.eval(_REPLACE_IF_HELD, 1, key, str(holder), str(run_id), str(ttl_seconds)))
+
+
+def take_over_execution_lock(job_name: str, run_id: int, rq_job_id: str | None, ttl_seconds: int) -> bool:
+    """Take ``job_name``'s lock for ``run_id`` from the run that holds it when that run was
+    executed by RQ job ``rq_job_id`` (the dead execution of the job retaking it now); True if taken.
+
+    Only for a retake: RQ found the holder's execution abandoned (no heartbeat), so it runs no more.
+    """
+    holder = lock_holder(job_name)
+    if holder is None or rq_job_id is None:
+        return False
+    holder_run = db.session.get(JobRun, holder)
+    if holder_run is None or holder_run.rq_job_id != rq_job_id:
+        return False
+    log.warning("%s: run %s died with its worker; run %s takes its execution lock", job_name, holder, run_id)
+    key = lock_key(job_name)
+    return bool(get_redis().eval(_REPLACE_IF_HELD, 1, key, str(holder), str(run_id), str(ttl_seconds)))
 
 
 def release_execution_lock(job_name: str, run_id: int | None = None) -> bool:
