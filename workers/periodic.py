@@ -50,6 +50,9 @@ def dispatch(job_name: str, trigger: str = "schedule", run_id: int | None = None
             if run_id is not None:
                 runs.finish_queued_run(run_id, "skipped", summary={"reason": "job stopped"})
             return {"runId": run_id, "outcome": "disabled", "summary": None}
+        if run_id is None and retake:
+            # A stock entry's job (no run id) put back after its worker died: its dead run again.
+            run_id = runs.running_run_of_rq_job(job_name, rq_job_id)
         if run_id is None:
             run = runs.start_run(job_name, trigger, rq_job_id=rq_job_id) if trigger == "manual" else None
             # An rq-scheduler entry enqueued as it is (not through our scheduler): claim the current tick.

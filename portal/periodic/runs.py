@@ -104,6 +104,19 @@ def begin_execution(job_name: str, run_id: int, rq_job_id: str | None = None, *,
     return True
 
 
+def running_run_of_rq_job(job_name: str, rq_job_id: str | None) -> int | None:
+    """The id of ``job_name``'s newest run still ``running`` under RQ job ``rq_job_id`` (its
+    execution died with its worker), or None."""
+    if rq_job_id is None:
+        return None
+    return db.session.scalar(
+        select(JobRun.id)
+        .where(JobRun.job_name == job_name, JobRun.status == "running", JobRun.rq_job_id == rq_job_id)
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    )
+
+
 def finish_queued_run(run_id: int, outcome: str, summary: dict[str, Any] | None = None) -> bool:
     """End run ``run_id`` as ``outcome`` (never started) if it is still ``queued``; commit; True if it was."""
     ended = db.session.execute(
