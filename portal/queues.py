@@ -23,7 +23,6 @@ from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq_scheduler import Scheduler
 
-# The clients themselves (one URL, or Sentinel) are built in portal/redis_connection.py.
 from portal.redis_connection import (  # noqa: F401 - re-exported: the rest of the project imports them from here
     PROBE_RETRY_SECONDS,
     RedisUnavailable,
