@@ -163,6 +163,28 @@ def test_run_threshold_check_answers_its_summary(client, admin):
         "timestamp",
     } <= set(summary)
     assert set(summary["alertsOpened"]) == {"warning", "mahroom", "tasdiq"}
+    assert "wouldOpen" not in summary
+
+
+def test_a_dry_run_through_the_api_lists_who_and_writes_nothing(client, admin):
+    from portal.models import Alert
+    from tests import factories
+
+    course, student = factories.course("CS101"), factories.student("S1")
+    factories.attend(student, course, ["absent"] * 3 + ["present"] * 7)
+    response = client.post(API, json={"action": "runThresholdCheck", "dryRun": True}, headers=admin)
+    assert response.status_code == 200, response.json
+    data = response.json["data"]
+    assert data["dryRun"] is True and data["alertsOpened"]["mahroom"] == 1
+    assert sorted(
+        (c["studentNumber"], c["courseCode"], c["kind"], c["rate"], c["suppressed"]) for c in data["wouldOpen"]
+    ) == [
+        ("S1", "CS101", "mahroom", "70.00", False),
+        ("S1", "CS101", "warning", "70.00", True),
+    ]
+    assert db.session.execute(select(Alert)).first() is None
+    refused = client.post(API, json={"action": "runThresholdCheck", "dryRun": "yes"}, headers=admin)
+    assert refused.status_code == 400 and refused.json["error"] == "'dryRun' must be true or false; got 'yes'."
 
 
 def test_put_disables_and_enables_a_job(client, admin):

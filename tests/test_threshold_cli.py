@@ -47,12 +47,32 @@ def test_thresholds_check_prints_a_summary_that_matches_alerts_list(app, runner)
     }
 
 
-def test_thresholds_check_dry_run_says_so_and_writes_nothing(app, runner):
+def test_thresholds_check_dry_run_says_who_and_writes_nothing(app, runner):
     seed_two_students()
     result = runner.invoke(args=["thresholds", "check", "--dry-run"])
     assert result.exit_code == 0 and result.output.startswith("Dry run")
     assert "1 mahroom" in result.output and "1 tasdiq" in result.output
+    assert sorted(line.strip() for line in result.output.splitlines()[1:]) == [
+        "would open: BAD\tCS101\tmahroom\t50.00%",
+        "would open: BAD\tCS101\twarning (suppressed)\t50.00%",
+        "would open: SICK\tCS101\ttasdiq\t60.00%",
+    ]
     assert json.loads(runner.invoke(args=["alerts", "list", "--json"]).output) == []
+    assert db.session.execute(select(Delivery)).first() is None
+
+
+def test_a_dry_run_lists_the_alerts_that_would_resolve(app, runner):
+    crs = seed_two_students()
+    runner.invoke(args=["thresholds", "check"])
+    bad = db.session.execute(select(factories.Student).where(factories.Student.student_number == "BAD")).scalar_one()
+    factories.attend(bad, crs, ["present"] * 8, start=date(2026, 9, 1), slot=2)  # 20 of 24 h: 83.33 %
+    summary = json.loads(runner.invoke(args=["thresholds", "check", "--dry-run", "--json"]).output)
+    assert summary["dryRun"] is True and summary["wouldOpen"] == []
+    assert sorted((c["studentNumber"], c["kind"], c["rate"]) for c in summary["wouldResolve"]) == [
+        ("BAD", "mahroom", "83.33"),
+        ("BAD", "warning", "83.33"),
+    ]
+    assert {a["status"] for a in json.loads(runner.invoke(args=["alerts", "list", "--json"]).output)} == {"open"}
 
 
 def test_retry_queue_cli_shows_status_and_clears(app, runner, run_jobs, httpserver):

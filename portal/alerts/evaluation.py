@@ -56,6 +56,8 @@ class EvaluationResult:
 
     counts: EvaluationCounts
     to_notify: list[OpenedAlert]
+    opened_list: list[dict] = field(default_factory=list)  # every alert opened: who, course, kind, rate
+    resolved_list: list[dict] = field(default_factory=list)  # every alert resolved (by a changed rate)
 
 
 def serialize_writers(session: Session) -> None:
@@ -261,41 +263,6 @@ def _resolve(session: Session, resolutions: dict[int, Decimal], now: datetime) -
     return resolved
 
 
-def close_alerts_of_inactive(session: Session, student_ids: Sequence[int], terms: Sequence[int], now: datetime) -> int:
-    """Close the open alerts, in ``terms``, of students who left (``active`` false): resolved
-    with the reason "inactive" and no notification. Returns how many were closed. A student
-    made active again is evaluated afresh by the next scan."""
-    closed = 0
-    ids = sorted(set(student_ids))
-    for start in range(0, len(ids), CHUNK):
-        closed += session.execute(
-            update(Alert)
-            .where(
-                Alert.student_id.in_(ids[start : start + CHUNK]),
-                Alert.status == "open",
-                Alert.term_id.in_(list(terms)),
-            )
-            .values(status="resolved", resolved_at=now, resolved_reason="inactive")
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    return closed
-
-
-def close_alerts_of_withdrawn(session: Session, enrollment_ids: Sequence[int], now: datetime) -> int:
-    """Close the open alerts of withdrawn enrollments (reason "withdrawn", no notification)."""
-    if not enrollment_ids:
-        return 0
-    keys = select(Enrollment.student_id, Enrollment.course_id, Enrollment.term_id).where(
-        Enrollment.id.in_(list(enrollment_ids))
-    )
-    return session.execute(
-        update(Alert)
-        .where(tuple_(Alert.student_id, Alert.course_id, Alert.term_id).in_(keys), Alert.status == "open")
-        .values(status="resolved", resolved_at=now, resolved_reason="withdrawn")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-
-
 def _insert_alerts(session: Session, rows: list[dict]) -> list:
     # ON CONFLICT on the partial unique index: a crossing another transaction opened first
     # returns nothing here (and so gets no second notification).
@@ -309,20 +276,18 @@ def _insert_alerts(session: Session, rows: list[dict]) -> list:
     )
 
 
-def apply_evaluations(
-    session: Session, rows: Sequence, now: datetime, terms: Sequence[int], thresholds: Thresholds | None = None
-) -> EvaluationResult:
-    """Evaluate totals ``rows`` (of ``terms``, the terms in progress); resolve and open alerts
-    in bulk. Does not commit.
+@dataclass
+class _Plan:
+    """What the rules decide for a set of totals rows, before anything is written."""
 
-    Returns the counts and the opened, unsuppressed alerts, each of which needs one notification.
-    """
-    thresholds = thresholds or Thresholds.from_config(current_app.config)
-    counts = EvaluationCounts(students_checked=len({r.student_id for r in rows}))
-    open_now = _open_alerts(session, (r.student_id for r in rows), terms)
-    resolutions: dict[int, Decimal] = {}
-    new_alerts: list[dict] = []
-    facts_by_key: dict[tuple[int, int, str], tuple] = {}
+    resolutions: dict[int, Decimal] = field(default_factory=dict)  # open alert id -> rate at resolution
+    resolved_rows: list[tuple] = field(default_factory=list)  # (totals row, kind, rate), for a dry run's list
+    new_alerts: list[dict] = field(default_factory=list)
+    facts_by_key: dict[tuple, tuple] = field(default_factory=dict)
+
+
+def _plan(rows: Sequence, open_now: dict, thresholds: Thresholds, now: datetime) -> _Plan:
+    plan = _Plan()
     for r in rows:
         totals = HourTotals(r.held_hours, r.absent_hours, r.excused_hours)
         result = evaluate(totals, thresholds)
@@ -331,10 +296,11 @@ def apply_evaluations(
         open_kinds = open_now.get((r.student_id, r.course_id, r.term_id), {})
         changes = alert_changes(result.holding, frozenset(open_kinds))
         for kind in changes.to_resolve:
-            resolutions[open_kinds[kind]] = result.rate_for(kind)
+            plan.resolutions[open_kinds[kind]] = result.rate_for(kind)
+            plan.resolved_rows.append((r, kind, result.rate_for(kind)))
         for kind, suppressed in changes.to_open:
             rate, threshold = result.rate_for(kind), thresholds.for_kind(kind)
-            new_alerts.append(
+            plan.new_alerts.append(
                 {
                     "student_id": r.student_id,
                     "course_id": r.course_id,
@@ -350,20 +316,44 @@ def apply_evaluations(
                     "opened_at": now,
                 }
             )
-            facts_by_key[(r.student_id, r.course_id, r.term_id, kind)] = (r, rate, threshold, totals)
-    counts.resolved = _resolve(session, resolutions, now)
+            plan.facts_by_key[(r.student_id, r.course_id, r.term_id, kind)] = (r, rate, threshold, totals)
+    return plan
+
+
+def _change(r, kind: str, rate: Decimal, suppressed: bool | None = None) -> dict:
+    """One line of a dry run's list: who, which course, which alert, at what rate."""
+    change = {"studentNumber": r.student_number, "courseCode": r.code, "kind": kind, "rate": str(rate)}
+    return change if suppressed is None else {**change, "suppressed": suppressed}
+
+
+def apply_evaluations(
+    session: Session, rows: Sequence, now: datetime, terms: Sequence[int], thresholds: Thresholds | None = None
+) -> EvaluationResult:
+    """Evaluate totals ``rows`` (of ``terms``, the terms in progress); resolve and open alerts
+    in bulk. Does not commit.
+
+    Returns the counts, the opened, unsuppressed alerts (each needs one notification), and
+    who changed (``opened_list``/``resolved_list``, what a dry run reports).
+    """
+    thresholds = thresholds or Thresholds.from_config(current_app.config)
+    counts = EvaluationCounts(students_checked=len({r.student_id for r in rows}))
+    plan = _plan(rows, _open_alerts(session, (r.student_id for r in rows), terms), thresholds, now)
+    counts.resolved = _resolve(session, plan.resolutions, now)
     default_language = current_app.config["DEFAULT_LANGUAGE"]
     opened: list[OpenedAlert] = []
-    for alert_id, sid, cid, tid, kind, suppressed in _insert_alerts(session, new_alerts):
+    opened_list: list[dict] = []
+    for alert_id, sid, cid, tid, kind, suppressed in _insert_alerts(session, plan.new_alerts):
         counts.opened[kind] += 1
+        r, rate, threshold, totals = plan.facts_by_key[(sid, cid, tid, kind)]
+        opened_list.append(_change(r, kind, rate, bool(suppressed)))
         if suppressed:
             counts.suppressed += 1
             continue
-        r, rate, threshold, totals = facts_by_key[(sid, cid, tid, kind)]
         facts = _facts(kind, r, rate, threshold, totals, thresholds)
         opened.append(OpenedAlert(alert_id, sid, facts, r.email, r.guardian_email, now, r.language or default_language))
     counts.notifications = len(opened)
-    return EvaluationResult(counts, opened)
+    resolved_list = [_change(r, kind, rate) for r, kind, rate in plan.resolved_rows]
+    return EvaluationResult(counts, opened, opened_list, resolved_list)
 
 
 def _facts(kind: str, r, rate: Decimal, threshold: Decimal, totals: HourTotals, thresholds: Thresholds) -> AlertFacts:

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from portal import queues
 from portal.alerts.evaluation import (
     EvaluationCounts,
+    EvaluationResult,
     apply_evaluations,
     range_candidates,
     serialize_writers,
@@ -34,12 +35,13 @@ from portal.domain.rules import Thresholds
 from portal.extensions import db
 from portal.models import JobRun
 from portal.models.alerts import ScanBatch
-from portal.notifications.fanout import OpenedAlert, create_notifications, enqueue_delivery_jobs, enqueue_fanout
+from portal.notifications.fanout import create_notifications, enqueue_delivery_jobs, enqueue_fanout
 from portal.storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
 
 IMMEDIATE_CHECK_CHUNK = 500
+DRY_RUN_LISTED = 500  # a dry run lists at most this many alerts that would open (and resolve)
 
 
 def enqueue_immediate_checks(pairs: Sequence[tuple[int, int]]) -> int:
@@ -98,7 +100,7 @@ def check_pairs(pairs: Sequence[Sequence[int]]) -> dict:
     return summary_of(result.counts, 0, [])
 
 
-def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, list[OpenedAlert]]:
+def _evaluate_range(first: int, last: int) -> EvaluationResult:
     session = db.session
     serialize_writers(session)
     thresholds = Thresholds.from_config(current_app.config)
@@ -113,23 +115,27 @@ def _evaluate_range(first: int, last: int) -> tuple[EvaluationCounts, list[Opene
         rows = totals_for_enrollments(session, candidates.enrollment_ids, terms)
     result = apply_evaluations(session, rows, utcnow(), terms, thresholds)
     result.counts.students_checked = candidates.active_students
-    return result.counts, result.to_notify
+    return result
 
 
 def run_threshold_check(dry_run: bool = False) -> dict:
     """Run a full check in this process, batch after batch; return the summary.
 
     Notifications are created in each batch's transaction; deliveries still go through RQ.
-    With ``dry_run`` every batch is rolled back: the summary
-    says what a real check would change, and nothing is written or queued. A failing batch
-    is rolled back, logged and listed in ``errors``; the others still run.
+    With ``dry_run`` every batch is rolled back: the summary says what a real check would
+    change, with who (``wouldOpen``, ``wouldResolve``: student, course, kind, rate; the first
+    ``DRY_RUN_LISTED`` of each), and nothing is written or queued. A failing batch is rolled
+    back, logged and listed in ``errors``; the others still run.
     """
     started = time.monotonic()
     total, errors = EvaluationCounts(), []
+    would_open: list[dict] = []
+    would_resolve: list[dict] = []
     for first, last in student_batches():
         try:
-            counts, to_notify = _evaluate_range(first, last)
-            deliveries = create_notifications(db.session, to_notify, utcnow())
+            result = _evaluate_range(first, last)
+            counts = result.counts
+            deliveries = [] if dry_run else create_notifications(db.session, result.to_notify, utcnow())
         except Exception as exc:  # noqa: BLE001 - one bad batch must not hide the others' results
             db.session.rollback()
             log.exception("threshold check of students %s..%s failed", first, last)
@@ -137,11 +143,16 @@ def run_threshold_check(dry_run: bool = False) -> dict:
             continue
         if dry_run:
             db.session.rollback()
+            would_open += result.opened_list[: DRY_RUN_LISTED - len(would_open)]
+            would_resolve += result.resolved_list[: DRY_RUN_LISTED - len(would_resolve)]
         else:
             db.session.commit()
             enqueue_delivery_jobs(deliveries)
         total.add(counts)
-    return summary_of(total, int((time.monotonic() - started) * 1000), errors)
+    summary = summary_of(total, int((time.monotonic() - started) * 1000), errors)
+    if dry_run:
+        summary.update(dryRun=True, wouldOpen=would_open, wouldResolve=would_resolve, listedAtMost=DRY_RUN_LISTED)
+    return summary
 
 
 def batch_job_id(run_id: int, batch_no: int) -> str:
@@ -210,7 +221,8 @@ def run_scan_batch(run_id: int, batch_no: int, first: int | None = None, last: i
         first, last = batch.first_student_id, batch.last_student_id
         session.rollback()
     try:
-        counts, to_notify = _evaluate_range(first, last)
+        result = _evaluate_range(first, last)
+        counts, to_notify = result.counts, result.to_notify
         marked = session.execute(
             _MARK_DONE,
             {

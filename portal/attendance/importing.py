@@ -17,7 +17,7 @@ from typing import IO
 from sqlalchemy import select
 
 from portal import audit
-from portal.alerts.evaluation import close_alerts_of_inactive
+from portal.alerts.closing import close_alerts_of_inactive
 from portal.attendance import saving
 from portal.attendance.terms import TermCalendar, terms_in_progress
 from portal.clock import utcnow

@@ -19,7 +19,7 @@ from typing import IO
 from sqlalchemy import exists, func, literal, select, true, update
 
 from portal import audit
-from portal.alerts.evaluation import close_alerts_of_withdrawn
+from portal.alerts.closing import close_alerts_of_withdrawn
 from portal.attendance.importing import ImportResult, RowError, _rows
 from portal.attendance.saving import recompute_totals
 from portal.clock import utcnow

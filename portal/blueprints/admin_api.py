@@ -114,8 +114,10 @@ def background_jobs_action():
     if action == "clearRetryQueue":
         cleared = retry_queue.clear_retry_queue(**caller)
         return _ok({"cleared": cleared}, message=f"Cancelled {cleared} pending deliveries.")
-    summary = scan.run_threshold_check()  # runThresholdCheck
-    return _ok(summary)
+    dry_run = payload.get("dryRun", False)  # runThresholdCheck
+    if not isinstance(dry_run, bool):
+        return _error(400, f"'dryRun' must be true or false; got {str(dry_run)[:50]!r}.")
+    return _ok(scan.run_threshold_check(dry_run=dry_run))
 
 
 @bp.put("/background-jobs")

@@ -28,6 +28,7 @@ from portal.blueprints.openapi_build import (
     query,
     shared,
 )
+from portal.blueprints.openapi_fields import PAUSE
 from portal.blueprints.openapi_queues import QUEUE_PATHS
 from portal.blueprints.openapi_spec import (
     ALERT_EXAMPLE,
@@ -126,6 +127,7 @@ ACTION_EXAMPLES = {
     "getJobStatus": {"value": {"action": "getJobStatus", "jobName": "cache-refresh"}},
     "trigger": {"value": {"action": "trigger", "jobName": "cache-refresh"}},
     "stopAll": {"value": {"action": "stopAll"}},
+    "dryRun": {"value": {"action": "runThresholdCheck", "dryRun": True}},
     "stop": {
         "value": {
             "action": "stop",
@@ -133,19 +135,6 @@ ACTION_EXAMPLES = {
             "reason": "Redis upgrade",
             "until": "2026-12-24T01:30:00Z",
         }
-    },
-}
-PAUSE = {
-    "reason": {
-        "type": ["string", "null"],
-        "maxLength": 500,
-        "description": "stop, stopAll: why (shown with the job's status); null or absent: none given.",
-    },
-    "until": {
-        "type": ["string", "null"],
-        "format": "date-time",
-        "description": "stop, stopAll: when the job starts again by itself (ISO 8601 with `Z` or an offset). "
-        "Must be in the future; null or absent: no end.",
     },
 }
 JOB_ACTION = {
@@ -160,6 +149,11 @@ JOB_ACTION = {
             "properties": {
                 "action": choice(tuple(a for a in VALID_ACTIONS if a not in ACTIONS_NEEDING_JOB)),
                 **PAUSE,
+                "dryRun": {
+                    "type": "boolean",
+                    "default": False,
+                    "description": "runThresholdCheck: roll every batch back and list who would change.",
+                },
             },
             "required": ["action"],
         },

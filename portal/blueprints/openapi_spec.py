@@ -14,6 +14,7 @@ from typing import Any
 
 from portal.blueprints.admin_api import VALID_ACTIONS
 from portal.blueprints.attendance_api import MAX_RECORDS
+from portal.blueprints.openapi_fields import ALERT_TERM_FIELDS
 from portal.domain.records import ATTENDANCE_FIELDS, ATTENDANCE_STATUSES, MAX_SLOT
 from portal.models.alerts import ALERT_KINDS, CHANNELS
 from portal.operations.browse import ALERT_STATUSES, DEFAULT_PER_PAGE, MAX_PER_PAGE, RETRY_TABS
@@ -55,29 +56,6 @@ TIME = {"type": "string", "format": "date-time", "pattern": ISO, "description": 
 TIME_OR_NULL = {**TIME, "type": ["string", "null"]}
 DECIMAL = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "description": "An exact decimal as text."}
 KINDS = {"type": "string", "enum": list(ALERT_KINDS)}
-EXACT_HOURS_OR_NULL = {
-    "type": ["string", "null"],
-    "pattern": r"^[0-9]+(\.[0-9]+)?$",
-    "description": "Exact hours as text (not rounded); null without planned hours for the term's course.",
-}
-BOOL_OR_NULL = {"type": ["boolean", "null"]}
-# An alert's term and forecast (portal.alerts.outlook.AlertOutlook.fields).
-ALERT_TERM_FIELDS: dict[str, Schema] = {
-    "termCode": {"type": ["string", "null"], "description": "null: recorded before any term was defined."},
-    "resolvedReason": {
-        "type": ["string", "null"],
-        "enum": ["inactive", "withdrawn", None],
-        "description": "Closed without a notification: `inactive`, the student left; `withdrawn`, the student "
-        "withdrew from the course in that term; null otherwise.",
-    },
-    "plannedHours": EXACT_HOURS_OR_NULL,
-    "warningAbsentLimit": EXACT_HOURS_OR_NULL,
-    "mahroomAbsentLimit": EXACT_HOURS_OR_NULL,
-    "hoursLeftBeforeWarning": EXACT_HOURS_OR_NULL,
-    "hoursLeftBeforeMahroom": EXACT_HOURS_OR_NULL,
-    "warningCertain": BOOL_OR_NULL,
-    "mahroomCertain": BOOL_OR_NULL,
-}
 BY_KIND = obj({kind: COUNT for kind in ALERT_KINDS})
 CODE_TEXT = {"type": "string", "pattern": r"^\s*[A-Za-z0-9][A-Za-z0-9._/-]{0,31}\s*$"}
 CODE = {
@@ -169,7 +147,29 @@ CHECK_SUMMARY = obj(
         "executionTime": {**COUNT, "description": "Milliseconds."},
         "timestamp": TIME,
         "errors": {"type": "array", "items": STR, "description": "One entry per failed batch (rolled back)."},
-    }
+        "dryRun": {"const": True, "description": "Present on a dry run: nothing was written or sent."},
+        "wouldOpen": {
+            "type": "array",
+            "items": obj({"studentNumber": STR, "courseCode": STR, "kind": KINDS, "rate": DECIMAL, "suppressed": BOOL}),
+            "description": "Dry run: the alerts that would open (at most `listedAtMost`).",
+        },
+        "wouldResolve": {
+            "type": "array",
+            "items": obj({"studentNumber": STR, "courseCode": STR, "kind": KINDS, "rate": DECIMAL}),
+            "description": "Dry run: the alerts that would resolve (at most `listedAtMost`).",
+        },
+        "listedAtMost": COUNT,
+    },
+    required=[
+        "totalStudentsChecked",
+        "alertsOpened",
+        "alertsSuppressed",
+        "alertsResolved",
+        "notificationsQueued",
+        "executionTime",
+        "timestamp",
+        "errors",
+    ],
 )
 ALERT = obj(
     {

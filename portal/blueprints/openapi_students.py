@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from portal.blueprints.openapi_build import ERROR, READ, WRITE, answer, failure, ok, operation, query, shared
+from portal.blueprints.openapi_fields import ALERT_TERM_FIELDS
 from portal.blueprints.openapi_spec import (
-    ALERT_TERM_FIELDS,
     BOOL,
     COUNT,
     DECIMAL,

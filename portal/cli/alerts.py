@@ -38,6 +38,12 @@ def check_command(dry_run: bool, as_json: bool) -> None:
             + f"{opened['mahroom']:,} mahroom, {opened['tasdiq']:,} tasdiq; resolved {summary['alertsResolved']:,}; "
             + f"queued {summary['notificationsQueued']:,} notifications."
         )
+        for verb, listed in (("would open", summary.get("wouldOpen")), ("would resolve", summary.get("wouldResolve"))):
+            for change in listed or []:
+                flag = " (suppressed)" if change.get("suppressed") else ""
+                click.echo(
+                    f"  {verb}: {change['studentNumber']}\t{change['courseCode']}\t{change['kind']}{flag}\t{change['rate']}%"
+                )
         for error in summary["errors"]:
             click.echo(f"error: {error}", err=True)
     if summary["errors"]:
