@@ -238,3 +238,22 @@ def test_audit_log_lists_actions_newest_first_and_filters(client, signed_in):
     page = client.get("/audit").get_data(as_text=True)
     assert page.index("job.stop") < page.index("sign_in")
     assert "job.stop" not in client.get("/audit?action=sign_in").get_data(as_text=True).split("<tbody>")[1]
+
+
+def test_the_threshold_monitors_dry_run_page_lists_who_would_change_and_writes_nothing(client, signed_in):
+    from portal.models import Alert
+
+    post = signed_in("admin")
+    course, student = factories.course("CS101"), factories.student("S7")
+    factories.attend(student, course, ["absent"] * 3 + ["present"] * 7)
+    assert 'action="/jobs/notification-threshold-monitor/dry-run"' in client.get(
+        "/jobs/notification-threshold-monitor"
+    ).get_data(as_text=True)
+    page = post("/jobs/notification-threshold-monitor/dry-run").get_data(as_text=True)
+    words = " ".join(page.split())
+    assert "Nothing was written or sent. A check now would look at 1 students, open 1 warning (1 of them" in words
+    assert "1 mahroom and 0 tasdiq alerts, resolve 0 and queue 1 notifications" in words
+    rows = re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td>\s*<td>([\w ()]+)</td><td>([\d.]+)%</td></tr>", page)
+    assert sorted(rows) == [("S7", "CS101", "mahroom", "70.00"), ("S7", "CS101", "warning (suppressed)", "70.00")]
+    assert db.session.execute(select(Alert)).first() is None
+    assert post("/jobs/cache-refresh/dry-run").status_code == 404

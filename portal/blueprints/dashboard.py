@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.alerts import scan
 from portal.auth import require_page_role, safe_next_url
 from portal.notifications import retry_queue
 from portal.operations import browse, queue_pause
-from portal.periodic import health, jobs, pauses
+from portal.periodic import health, jobs, pauses, registry
 
 bp = Blueprint("dashboard", __name__)
 
@@ -85,11 +86,16 @@ def _caller() -> dict[str, str | None]:
 @bp.post("/jobs/<name>/<action>")
 @require_page_role("admin")
 def job_action(name: str, action: str):
-    """Trigger, stop or start one job, then say what happened."""
-    if action not in ("trigger", "stop", "start"):
+    """Trigger, stop or start one job, then say what happened; or (the threshold monitor's
+    ``dry-run``) show what a check would change now, writing nothing."""
+    if action not in ("trigger", "stop", "start", "dry-run"):
         abort(404)
     if name not in jobs.job_names():
         abort(404, description=f"There is no job named {name!r}.")
+    if action == "dry-run":
+        if name != registry.THRESHOLD_MONITOR:
+            abort(404, description=f"Only {registry.THRESHOLD_MONITOR} has a dry run.")
+        return render_template("dashboard/dry_run.html", job_name=name, summary=scan.run_threshold_check(dry_run=True))
     if action == "trigger":
         run = jobs.trigger_job(name, **_caller())
         flash(f"Triggered {name}: run #{run.id} is {run.status}.", "success")
