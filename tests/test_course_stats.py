@@ -93,3 +93,21 @@ def test_sqlite_rebuilds_the_table_on_every_refresh(app):
 
     assert refresh_course_stats() == {"courses": 4, "method": "rebuilt"}
     assert next(row for row in course_stats() if row["code"] == "PH301")["atMahroom"] == 1
+
+
+def test_a_missing_view_is_course_statistics_not_built_yet_and_the_refresh_builds_it(any_app):
+    from sqlalchemy import text
+
+    from portal.alerts.course_stats import StatsNotBuilt, course_stats, refresh_course_stats
+    from portal.extensions import db
+
+    drop = (
+        "DROP MATERIALIZED VIEW course_stats" if db.engine.dialect.name == "postgresql" else "DROP TABLE course_stats"
+    )
+    with db.engine.begin() as conn:
+        conn.execute(text(drop))
+    with pytest.raises(StatsNotBuilt, match="course statistics not built yet"):
+        course_stats()
+    if db.engine.dialect.name == "postgresql":  # the refresh job builds a missing view
+        assert refresh_course_stats()["method"] == "recreated"
+        assert course_stats() == []

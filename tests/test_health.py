@@ -132,3 +132,15 @@ def test_worker_info_lists_the_live_workers(app, live_worker):
     assert len(workers) == 1
     assert workers[0]["queues"] == list(queues.QUEUE_NAMES)
     assert workers[0]["state"] in {"idle", "busy", "started"} and workers[0]["lastHeartbeat"].endswith("Z")
+
+
+def test_every_job_stopped_is_degraded_and_says_so(app, live_worker):
+    queues.get_scheduler().heartbeat()
+    jobs.stop_job("cache-refresh", actor="ops", source="cli")
+    assert health.system_health()["status"] == "healthy"  # one stopped job is an operator's choice
+    jobs.stop_all(actor="ops", source="cli")
+    result = health.system_health()
+    assert result["status"] == "degraded"
+    assert result["reasons"] == ["every job is stopped (5 of 5): nothing runs on its schedule"]
+    jobs.start_job("audit-log-archival", actor="ops", source="cli")
+    assert health.system_health()["status"] == "healthy"

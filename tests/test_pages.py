@@ -257,3 +257,15 @@ def test_the_threshold_monitors_dry_run_page_lists_who_would_change_and_writes_n
     assert sorted(rows) == [("S7", "CS101", "mahroom", "70.00"), ("S7", "CS101", "warning (suppressed)", "70.00")]
     assert db.session.execute(select(Alert)).first() is None
     assert post("/jobs/cache-refresh/dry-run").status_code == 404
+
+
+def test_the_at_risk_page_says_statistics_are_not_built_yet_when_the_view_is_missing(client, signed_in):
+    from sqlalchemy import text
+
+    signed_in("viewer")
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE course_stats"))
+    response = client.get("/at-risk")
+    assert response.status_code == 200
+    assert "Course statistics not built yet" in response.get_data(as_text=True)
+    assert "not reachable" not in response.get_data(as_text=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from portal.attendance.terms import university_today
 from portal.domain.rates import display_rate, two_places
@@ -130,7 +131,8 @@ def refresh_course_stats() -> dict[str, Any]:
 def _refresh_postgresql(thresholds: dict[str, int], today: str) -> str:
     wanted = _comment(thresholds) + f";today={today}".replace("'", "")
     with db.engine.connect() as conn:
-        current = conn.execute(text(f"SELECT obj_description('{VIEW}'::regclass, 'pg_class')")).scalar()
+        # to_regclass: NULL when the view is missing (then it is created like a changed one)
+        current = conn.execute(text(f"SELECT obj_description(to_regclass('{VIEW}'), 'pg_class')")).scalar()
     if current != wanted:
         # Thresholds changed since the view was defined: redefine it (DDL is transactional here).
         with db.engine.begin() as conn:
@@ -149,10 +151,19 @@ def _decimal(value: Any) -> Decimal:
     return two_places(Decimal(str(value)))
 
 
+class StatsNotBuilt(RuntimeError):
+    """The statistics view (table on SQLite) does not exist yet: no refresh has built it."""
+
+
+def _missing_view(exc: Exception) -> bool:
+    text_ = str(getattr(exc, "orig", exc)).lower()
+    return VIEW in text_ and ("does not exist" in text_ or "no such table" in text_)
+
+
 def course_stats(course_id: int | None = None) -> list[dict[str, Any]]:
     """Return the statistics as of the last refresh, by course code; derived values as decimals.
 
-    Each row adds ``averageHeldHours`` (per enrolled student) and ``attendanceRate`` (100 ×
+    Raises StatsNotBuilt when no refresh has built the view yet. Each row adds ``averageHeldHours`` (per enrolled student) and ``attendanceRate`` (100 ×
     (held − absent) / held over the course), both cut to two places (``portal.domain.rates.two_places``), or None when undefined.
     """
     query = f"SELECT {', '.join(COLUMNS)} FROM {VIEW}"
@@ -160,7 +171,13 @@ def course_stats(course_id: int | None = None) -> list[dict[str, Any]]:
     if course_id is not None:
         query += " WHERE course_id = :course_id"
         params["course_id"] = course_id
-    rows = db.session.execute(text(query + " ORDER BY code"), params).mappings().all()
+    try:
+        rows = db.session.execute(text(query + " ORDER BY code"), params).mappings().all()
+    except (OperationalError, ProgrammingError) as exc:
+        if not _missing_view(exc):
+            raise
+        db.session.rollback()
+        raise StatsNotBuilt(f"course statistics not built yet ({VIEW} is missing)") from None
     result = []
     for row in rows:
         held, absent, excused = (

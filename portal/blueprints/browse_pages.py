@@ -31,9 +31,14 @@ def at_risk():
     page, per_page = browse.page_args(request.args)
     course = (request.args.get("course") or "").strip()[:32] or None
     students = browse.at_risk_students(course, page, per_page) if course else None
+    try:
+        stats, stats_missing = course_stats.course_stats(), False
+    except course_stats.StatsNotBuilt:
+        stats, stats_missing = [], True
     return render_template(
         "browse/at_risk.html",
-        stats=course_stats.course_stats(),
+        stats=stats,
+        stats_missing=stats_missing,
         open_alerts={row["code"]: row for row in browse.courses_with_open_alerts()},
         course=course,
         students=students,

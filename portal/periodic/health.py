@@ -1,7 +1,7 @@
 """System health and the queue/worker views of the dashboard, from RQ itself.
 
 - ``critical``: Redis or the database unreachable, or half or more of the jobs in error.
-- ``degraded``: some job in error, no live worker, or no scheduler heartbeat.
+- ``degraded``: some job in error, every job stopped, no live worker, or no scheduler heartbeat.
 - ``healthy``: otherwise.
 """
 
@@ -48,13 +48,16 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
     total = len(job_statuses)
     if in_error:
         reasons.append(f"{len(in_error)} of {total} jobs in error: {', '.join(in_error)}")
+    all_stopped = bool(total) and not any(job["enabled"] for job in job_statuses)
+    if all_stopped:
+        reasons.append(f"every job is stopped ({total} of {total}): nothing runs on its schedule")
     if redis_ok and workers == 0:
         reasons.append("no RQ worker is alive")
     if redis_ok and not scheduler_ok:
         reasons.append("no scheduler heartbeat")
     if not redis_ok or not database_ok or (total and 2 * len(in_error) >= total):
         status = "critical"
-    elif in_error or workers == 0 or not scheduler_ok:
+    elif in_error or all_stopped or workers == 0 or not scheduler_ok:
         status = "degraded"
     else:
         status = "healthy"
