@@ -269,3 +269,35 @@ def test_the_at_risk_page_says_statistics_are_not_built_yet_when_the_view_is_mis
     assert response.status_code == 200
     assert "Course statistics not built yet" in response.get_data(as_text=True)
     assert "not reachable" not in response.get_data(as_text=True)
+
+
+def test_a_scan_runs_summary_reads_as_words_and_one_run_is_one_narrow_bar(client, signed_in):
+    signed_in("viewer")
+    now = utcnow()
+    summary = {
+        "totalStudentsChecked": 20000,
+        "alertsOpened": {"warning": 12, "mahroom": 4, "tasdiq": 2},
+        "alertsSuppressed": 3,
+        "alertsResolved": 5,
+        "notificationsQueued": 15,
+        "batches": 4,
+        "executionTime": 1930,
+        "errors": [],
+    }
+    monitor = "notification-threshold-monitor"
+    db.session.add(
+        JobRun(job_name=monitor, trigger="schedule", status="success", queued_at=now, duration_ms=1930, summary=summary)
+    )
+    db.session.commit()
+    page = client.get(f"/jobs/{monitor}").get_data(as_text=True)
+    parts = re.findall(r"<li>([^<]+)</li>", page.split('<ul class="summary">')[1].split("</ul>")[0])
+    assert parts == [
+        "20,000 students checked",
+        "opened 12 warning (3 suppressed), 4 mahroom, 2 tasdiq",
+        "5 resolved",
+        "15 notifications queued",
+        "4 batches",
+        "took 1.9 s",
+    ]
+    width = float(re.search(r'<rect class="bar[^"]*"[^>]*width="([\d.]+)"', page).group(1))
+    assert width < 20  # one run: a bar of one of the chart's 60 places, not the whole 600 px

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from flask import Flask
 
+from portal.blueprints.run_summaries import summary_parts
 from portal.clock import iso_utc, utcnow
 from portal.periodic.pauses import local_text
 
@@ -88,6 +89,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(duration, "duration")
     app.add_template_filter(seconds_in_words, "seconds")
     app.add_template_filter(local_text, "local_when")
+    app.add_template_filter(summary_parts, "summary_parts")
 
     @app.context_processor
     def _live_refresh():

@@ -261,7 +261,7 @@ def run_chart(job_name: str, limit: int = 60, width: int = 600, height: int = 14
         )
     )[::-1]
     longest = max((run.duration_ms or 0 for run in runs), default=0) or 1
-    slot = width / max(len(runs), 1)
+    slot = width / limit  # a bar per run's place: one run is one narrow bar, not the whole width
     bars = []
     for index, run in enumerate(runs):
         ms = run.duration_ms or 0
