@@ -30,7 +30,14 @@ if [ -z "${REDIS_SENTINELS:-}" ] && \
 fi
 
 $BIN/flask db upgrade
-$BIN/flask demo seed --students "${DEMO_STUDENTS:-300}" --if-empty
+seeded=$($BIN/flask demo seed --students "${DEMO_STUDENTS:-300}" --if-empty)
+echo "$seeded"
+if [[ "$seeded" == Seeded* ]]; then
+  # A newcomer sees alerts at once: the first scan now (its letters wait in Redis for the
+  # worker started below) and the statistics the at-risk page reads.
+  $BIN/flask thresholds check
+  $BIN/flask jobs trigger materialized-view-refresh
+fi
 $BIN/flask users create admin --role admin --generate-password --if-missing
 echo
 echo "Portal: http://127.0.0.1:5000  (user: admin; the password is printed above the first time)"
