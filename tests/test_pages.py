@@ -301,3 +301,22 @@ def test_a_scan_runs_summary_reads_as_words_and_one_run_is_one_narrow_bar(client
     ]
     width = float(re.search(r'<rect class="bar[^"]*"[^>]*width="([\d.]+)"', page).group(1))
     assert width < 20  # one run: a bar of one of the chart's 60 places, not the whole 600 px
+
+
+def test_the_pages_say_enabled_or_stopped_for_a_job_and_running_now_apart(client, signed_in):
+    from portal.periodic import jobs, runs
+
+    signed_in("viewer")
+    jobs.stop_job("cache-refresh", actor="ops", source="cli")
+    run = runs.start_run("audit-log-archival", "manual")
+    assert runs.acquire_execution_lock("audit-log-archival", run.id, 60)
+    page = client.get("/live/jobs").get_data(as_text=True)
+
+    def status(name: str) -> str:
+        row = page.split(f'data-job="{name}"')[1].split("</tr>")[0]
+        cell = row.split('class="job-status">')[1].split("</td>")[0]
+        return " ".join(re.findall(r'class="badge[^"]*">([^<]+)<', cell))
+
+    assert status("cache-refresh") == "stopped"
+    assert status("materialized-view-refresh") == "enabled"
+    assert status("audit-log-archival") == "enabled running now"

@@ -16,7 +16,7 @@ def test_admin_stops_starts_and_triggers_a_job_and_watches_the_run_appear_live(p
     sign_in("admin")
     expect(page.locator("[data-health]")).to_be_visible()
     row = page.locator(f'tr[data-job="{JOB}"]')
-    expect(row.locator(".job-status")).to_contain_text("running")
+    expect(row.locator(".job-status")).to_contain_text("enabled")
     screenshot(page, "dashboard")
 
     row.locator("summary", has_text="Stop").click()  # the Stop form: a reason and an optional end
@@ -31,7 +31,7 @@ def test_admin_stops_starts_and_triggers_a_job_and_watches_the_run_appear_live(p
 
     row.get_by_role("button", name="Start").click()
     expect(page.locator(".flash-success")).to_contain_text(f"Started {JOB}")
-    expect(row.locator(".job-status")).to_contain_text("running")
+    expect(row.locator(".job-status")).to_contain_text("enabled")
 
     row.get_by_role("button", name="Trigger").click()
     expect(page.locator(".flash-success")).to_contain_text(f"Triggered {JOB}")
