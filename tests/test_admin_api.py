@@ -56,7 +56,7 @@ def test_get_answers_every_job_in_the_documented_shape(client, admin):
     assert data["totalJobs"] == len(data["jobs"]) == 5
     assert data["runningJobs"] + data["stoppedJobs"] + data["errorJobs"] == data["totalJobs"]
     assert data["systemHealth"] in ("healthy", "degraded", "critical")
-    assert set(data["retryQueue"]) == {"totalPending", "byType", "byAttempts"}
+    assert set(data["retryQueue"]) == {"totalPending", "byType", "byAttempts", "grid", "dead"}
     assert isinstance(data["thresholdMonitor"], dict) and isinstance(data["serviceInitialized"], bool)
     names = set()
     for job in data["jobs"]:

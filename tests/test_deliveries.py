@@ -223,6 +223,8 @@ def test_retry_queue_status_counts_waiting_retries_by_kind_and_attempts_and_clea
         "totalPending": 1,
         "byType": {"warning": 0, "mahroom": 1, "tasdiq": 0},
         "byAttempts": {"1": 1},
+        "grid": {"warning": {}, "mahroom": {"1": 1}, "tasdiq": {}},
+        "dead": 0,
     }
     assert scheduled_at(hook.id, 2) is not None
     assert clear_retry_queue(actor="admin", source="api") == 1

@@ -320,3 +320,28 @@ def test_the_pages_say_enabled_or_stopped_for_a_job_and_running_now_apart(client
     assert status("cache-refresh") == "stopped"
     assert status("materialized-view-refresh") == "enabled"
     assert status("audit-log-archival") == "enabled running now"
+
+
+def test_the_retry_queue_is_a_grid_of_type_by_attempts_and_the_dashboard_counts_the_dead(client, signed_in):
+    from portal.notifications.retry_queue import retry_queue_status
+
+    signed_in("viewer")
+    pending_delivery("S1", "warning", attempts=1)
+    pending_delivery("S2", "warning", attempts=1)
+    pending_delivery("S3", "warning", attempts=3)
+    pending_delivery("S4", "mahroom", attempts=2)
+    pending_delivery("S5", "tasdiq", attempts=4, status="dead")
+    pending_delivery("S6", "mahroom", attempts=0)  # not tried yet: not waiting for a retry
+    status = retry_queue_status()
+    assert status["grid"] == {"warning": {"1": 2, "3": 1}, "mahroom": {"2": 1}, "tasdiq": {}} and status["dead"] == 1
+    page = client.get("/retry-queue/").get_data(as_text=True)
+    grid = page.split('class="retry-grid"')[1].split("</table>")[0]
+    warning = grid.split('data-kind="warning"')[1].split("</tr>")[0]
+    assert re.findall(r'href="([^"]+)">(\d+)</a>', warning) == [
+        ("/retry-queue/?type=warning&amp;attempts=1", "2"),
+        ("/retry-queue/?type=warning&amp;attempts=3", "1"),
+        ("/retry-queue/?type=warning", "3"),
+    ]
+    assert "Dead (1)" in page
+    card = client.get("/live/retry").get_data(as_text=True)
+    assert 'data-dead="1"' in card and "1 dead</a>" in card

@@ -105,6 +105,16 @@ RETRY_SUMMARY = obj(
             "additionalProperties": {"type": "integer", "minimum": 1},
             "description": "Waiting deliveries by attempts made (keys are the attempt counts as text).",
         },
+        "grid": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "propertyNames": {"pattern": "^[0-9]+$"},
+                "additionalProperties": {"type": "integer", "minimum": 1},
+            },
+            "description": 'Waiting deliveries by alert kind, then attempts made: `grid.warning["2"]`.',
+        },
+        "dead": {**COUNT, "description": "Deliveries that gave up (dead), visible for a manual retry."},
     }
 )
 MONITOR = obj(
@@ -129,7 +139,7 @@ OVERVIEW = obj(
             "type": "string",
             "enum": ["healthy", "degraded", "critical"],
             "description": "`critical`: Redis or the database unreachable, or half the jobs or more in error; "
-            "`degraded`: a job in error, no live RQ worker or no scheduler heartbeat.",
+            "`degraded`: a job in error, every job stopped, no live RQ worker or no scheduler heartbeat.",
         },
         "jobs": {"type": "array", "items": ref("Job")},
         "thresholdMonitor": MONITOR,
@@ -349,7 +359,10 @@ JOB_EXAMPLE = {
     "missedTicks": "skip", "lastTickMissed": False,
     "pausedBy": None, "pausedAt": None, "pauseReason": None, "resumeAt": None, "pausedForSeconds": None,
 }
-RETRY_EXAMPLE = {"totalPending": 1, "byType": {"warning": 1, "mahroom": 0, "tasdiq": 0}, "byAttempts": {"2": 1}}
+RETRY_EXAMPLE = {
+    "totalPending": 1, "byType": {"warning": 1, "mahroom": 0, "tasdiq": 0}, "byAttempts": {"2": 1},
+    "grid": {"warning": {"2": 1}, "mahroom": {}, "tasdiq": {}}, "dead": 0,
+}
 OVERVIEW_EXAMPLE = {
     "totalJobs": 1, "runningJobs": 1, "stoppedJobs": 0, "errorJobs": 0, "systemHealth": "healthy",
     "jobs": [JOB_EXAMPLE],

@@ -36,21 +36,33 @@ def _waiting():
 
 
 def retry_queue_status() -> dict:
-    """Return ``{totalPending, byType, byAttempts}``: waiting retries by alert kind and attempts made."""
+    """Return ``{totalPending, byType, byAttempts, grid, dead}``: waiting retries by alert kind,
+    by attempts made and by both (``grid[kind][attempts]``), and how many deliveries are dead.
+
+    One statement: the (status, kind, attempts) index holds both the waiting and the dead rows.
+    """
     by_type = dict.fromkeys(ALERT_KINDS, 0)
     by_attempts: dict[str, int] = {}
+    grid: dict[str, dict[str, int]] = {kind: {} for kind in ALERT_KINDS}
+    dead = 0
     rows = db.session.execute(
-        select(Delivery.kind, Delivery.attempts, func.count())
-        .where(_waiting())
-        .group_by(Delivery.kind, Delivery.attempts)
+        select(Delivery.status, Delivery.kind, Delivery.attempts, func.count())
+        .where(_waiting() | (Delivery.status == "dead"))
+        .group_by(Delivery.status, Delivery.kind, Delivery.attempts)
     )
-    for kind, attempts, count in rows:
+    for status, kind, attempts, count in rows:
+        if status == "dead":
+            dead += count
+            continue
         by_type[kind] = by_type.get(kind, 0) + count
         by_attempts[str(attempts)] = by_attempts.get(str(attempts), 0) + count
+        grid.setdefault(kind, {})[str(attempts)] = count
     return {
         "totalPending": sum(by_type.values()),
         "byType": by_type,
         "byAttempts": dict(sorted(by_attempts.items(), key=lambda kv: int(kv[0]))),
+        "grid": {kind: dict(sorted(cells.items(), key=lambda kv: int(kv[0]))) for kind, cells in grid.items()},
+        "dead": dead,
     }
 
 
