@@ -39,7 +39,8 @@ def two_terms_student():
     student = factories.student("S1")
     student.name = "Zahra Ahmadi"
     db.session.commit()
-    _offerings("term_code,course_code,planned_hours\n1405-AUT,CS101,64\n")
+    # MA101's planned hours are this term's: its spring enrollment has no forecast.
+    _offerings("term_code,course_code,planned_hours\n1405-AUT,CS101,64\n1405-AUT,MA101,32\n")
     # Spring: 8 hours held, 2 absent: 75.00 % both rates.
     factories.attend(student, ma, ["present"] * 3 + ["absent"], start=date(2026, 3, 7))
     with time_machine.travel(AUTUMN_DAY, tick=False):
