@@ -116,6 +116,7 @@ def test_every_alert_and_every_letter_with_its_deliveries_and_local_times(any_ap
     # Kabul is UTC+4:30; the UTC time is in the element's title.
     assert "2026-04-01 08:00 Asia/Kabul" in old and "2026-07-01 08:30 Asia/Kabul · inactive" in old
     assert '<time datetime="2026-04-01T03:30:00Z" title="2026-04-01 03:30:00 UTC">' in html
+    assert "Times are in Asia/Kabul; hover one for UTC." in html
     letter = row(html, "data-notification", str(notification.id))
     assert notification.subject in letter and "language en" in letter
     article = re.search(rf'<article[^>]*data-notification="{notification.id}".*?</article>', html, re.S).group(0)
