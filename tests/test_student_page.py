@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from portal.alerts.scan import run_threshold_check
 from portal.extensions import db
-from portal.models import Alert, Delivery, Notification, Term
+from portal.models import OPEN_TERM_ID, Alert, Delivery, Enrollment, Notification, Term
 from tests import factories
 from tests.sqltrace import sql_statements
 from tests.test_job_status_reads import sign_in
@@ -47,6 +47,8 @@ def two_terms_student():
         # Autumn: 9 held, 2 absent, 1 sick: 7/9 = 77.77 % and 6/9 = 66.66 % (rounded down).
         factories.attend(student, cs, ["absent"] * 2 + ["sick"] + ["present"] * 6, hours="1", start=date(2026, 8, 1))
         run_threshold_check()
+    # An enrollment left in the open-ended term, nothing held: history, listed last, no rate.
+    db.session.add(Enrollment(student_id=student.id, course_id=factories.course("PH101").id, term_id=OPEN_TERM_ID))
     spring = db.session.scalar(select(Term.id).where(Term.code == "1405-SPR"))
     db.session.add(
         Alert(
@@ -93,7 +95,8 @@ def test_the_page_shows_courses_by_term_with_hours_both_rates_and_the_forecast(a
     html = response.get_data(as_text=True)
     assert "S1 · Zahra Ahmadi" in text_of(html)
     # The term in progress first, then the older one.
-    assert re.findall(r'data-term="([^"]+)"', html) == ["1405-AUT", "1405-SPR"]
+    assert re.findall(r'data-term="([^"]+)"', html) == ["1405-AUT", "1405-SPR", "open"]
+    assert row(html, "data-course", "PH101") == " PH101 Programming 0.00 / 0.00 / 0.00 — — no planned hours "
     cs = row(html, "data-course", "CS101")
     assert "9.00 / 2.00 / 1.00" in cs and "77.77 %" in cs and "66.66 %" in cs
     assert "of 64 planned: warning past 12.8 absent (10.8 h left)" in cs
