@@ -156,6 +156,8 @@ def test_records_are_paged_newest_first_fifty_to_a_page(any_app):
     assert shown == sorted(shown, reverse=True) and len(set(shown)) == 120
     assert "Page 2 of 3 (120)" in text_of(pages[1])
     assert 'href="/students/S7?page=3" rel="next"' in pages[1]
+    tenth = client.get("/students/S7?perPage=10&page=12").get_data(as_text=True)
+    assert re.findall(r'data-label="Date">([^<]+)</td><td data-label="Slot">(\d)', tenth) == shown[110:]
     assert client.get("/students/S7?page=x").status_code == 400
 
 

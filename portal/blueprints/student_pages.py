@@ -31,7 +31,9 @@ def search():
 def show(student_number: str):
     """Courses by term with hours, rates and forecast; alerts; notifications with their letters
     and deliveries; a page of attendance records."""
-    page, _ = browse.page_args(request.args)
+    page, per_page = browse.page_args(request.args)
+    if "perPage" not in request.args and "per_page" not in request.args:
+        per_page = student_page.RECORDS_PER_PAGE
     student = student_page.find_student(student_number)
     if student is None:
         abort(404, description=f"No student has the student number {student_number[:32]!r}.")
@@ -41,5 +43,5 @@ def show(student_number: str):
         terms=student_page.course_terms(student.id),
         alerts=student_page.student_alerts(student.id),
         notifications=student_page.student_notifications(student.id),
-        records=student_page.attendance_records(student.id, page),
+        records=student_page.attendance_records(student.id, page, per_page),
     )
