@@ -1,4 +1,4 @@
-"""Benchmark 4: the dashboard, the live fragments it polls, the retry-queue page and
+"""Benchmark 4: the dashboard, the live fragments it polls, the retry-queue page, a student's page and
 ``GET /api/admin/background-jobs`` under load from wrk (a second process), served by gunicorn,
 with 1M deliveries and 10k pending retries.
 
@@ -36,6 +36,8 @@ from common import (
 )
 
 PORT = 8601
+# The student page's student: 6 courses, 240 records, 20 notifications of 4 deliveries each.
+BENCH_STUDENT = "BENCH-S1"
 # Signed-in endpoints: (label, path, a marker of the real answer, whether it is a fragment).
 SESSION_TARGETS = [
     ("dashboard `/`", "/", "Jobs", False),
@@ -44,6 +46,7 @@ SESSION_TARGETS = [
     ("live fragment `/live/queues`", "/live/queues", "<h2>Queues</h2>", True),
     ("live fragment `/live/retry`", "/live/retry", "data-retry-total=", True),
     ("retry queue `/retry-queue/`", "/retry-queue/", "Retry queue", False),
+    ("student page `/students/<number>`", f"/students/{BENCH_STUDENT}", "Attendance records", False),
 ]
 PASSWORD = "bench password 1234"
 # Sessions are bound to the client's address and User-Agent (Flask-Login "strong" protection):
@@ -96,6 +99,44 @@ DATA_SQL = [
     "sent_at = NULL WHERE channel = 'webhook' AND id % 500 = 4",
 ]
 
+# Written after DATA_SQL (which empties the alerts): the student page's student and history.
+STUDENT_SQL = [
+    "INSERT INTO students (student_number, name, email, language, active, created_at, updated_at) VALUES "
+    "(:number, 'Bench Student', 'bench@uni.example', 'en', true, now(), now()) ON CONFLICT (student_number) DO NOTHING",
+    "INSERT INTO courses (code, title, created_at) SELECT 'BENCH-C' || n, 'Bench course ' || n, now() "
+    "FROM generate_series(1, 6) n ON CONFLICT (code) DO NOTHING",
+    "INSERT INTO enrollments (student_id, course_id, term_id, active, created_at) SELECT s.id, c.id, 1, true, now() "
+    "FROM students s, courses c WHERE s.student_number = :number AND c.code LIKE 'BENCH-C%' ON CONFLICT DO NOTHING",
+    "INSERT INTO attendance_records (student_id, course_id, date, term_id, slot, hours, status, recorded_at) "
+    "SELECT e.student_id, e.course_id, date '2026-01-03' + 7 * k, 1, 1, 2, CASE WHEN k % 5 = 0 THEN 'absent' "
+    "WHEN k % 11 = 0 THEN 'sick' ELSE 'present' END, now() AT TIME ZONE 'utc' FROM enrollments e "
+    "JOIN students s ON s.id = e.student_id CROSS JOIN generate_series(0, 39) k WHERE s.student_number = :number "
+    "ON CONFLICT DO NOTHING",
+    "UPDATE enrollments e SET held_hours = t.held, absent_hours = t.absent, excused_hours = t.excused FROM "
+    "(SELECT r.student_id, r.course_id, sum(r.hours) AS held, sum(r.hours) FILTER (WHERE r.status = 'absent') AS absent, "
+    "coalesce(sum(r.hours) FILTER (WHERE r.status IN ('sick', 'leave')), 0) AS excused FROM attendance_records r "
+    "JOIN students s ON s.id = r.student_id WHERE s.student_number = :number GROUP BY r.student_id, r.course_id) t "
+    "WHERE e.student_id = t.student_id AND e.course_id = t.course_id AND e.term_id = 1",
+    "INSERT INTO alerts (student_id, course_id, term_id, kind, status, suppressed, rate, threshold, held_hours, "
+    "absent_hours, excused_hours, opened_at, resolved_at, resolved_rate) SELECT e.student_id, e.course_id, 1, "
+    "(ARRAY['warning', 'mahroom', 'tasdiq'])[1 + g % 3], 'resolved', false, 77.5, 80, 80, 16, 6, "
+    "now() AT TIME ZONE 'utc' - g * interval '1 day', now() AT TIME ZONE 'utc', 90 FROM generate_series(0, 19) g "
+    "JOIN (SELECT e.*, row_number() OVER (ORDER BY e.course_id) - 1 AS n FROM enrollments e JOIN students s "
+    "ON s.id = e.student_id WHERE s.student_number = :number) e ON e.n = g % 6",
+    "INSERT INTO notifications (alert_id, student_id, kind, subject, body, payload, created_at, language) "
+    "SELECT a.id, a.student_id, a.kind, 'Attendance ' || a.kind, repeat('Your attendance is low. ', 20), "
+    "jsonb_build_object('alertId', a.id), a.opened_at, 'en' FROM alerts a JOIN students s ON s.id = a.student_id "
+    "WHERE s.student_number = :number",
+    "INSERT INTO deliveries (notification_id, kind, channel, recipient, status, attempts, last_attempt_at, sent_at, "
+    "last_error, created_at, updated_at) SELECT n.id, n.kind, c.channel, c.recipient, c.status, c.attempts, "
+    "n.created_at, n.created_at, c.error, n.created_at, n.created_at FROM notifications n JOIN students s "
+    "ON s.id = n.student_id CROSS JOIN (VALUES ('inbox', 'student:BENCH-S1', 'sent', 1, NULL), "
+    "('email', 'bench@uni.example', 'sent', 2, 'attempt 1 (transient): SMTP 451'), "
+    "('email', 'guardian@family.example', 'dead', 4, 'attempt 4 (permanent): SMTP 550'), "
+    "('webhook', 'http://hook/', 'sent', 1, NULL)) AS c(channel, recipient, status, attempts, error) "
+    "WHERE s.student_number = :number",
+]
+
 
 def load_data(app, alerts: int) -> dict:
     """Write the page benchmark's data set; return the counts."""
@@ -104,6 +145,8 @@ def load_data(app, alerts: int) -> dict:
     with app.app_context():
         for statement in DATA_SQL:
             db.session.execute(db.text(statement), {"alerts": alerts})
+        for statement in STUDENT_SQL:
+            db.session.execute(db.text(statement), {"number": BENCH_STUDENT})
         db.session.commit()
         counts = dict(
             db.session.execute(

@@ -15,6 +15,7 @@ from portal.blueprints.openapi import bp as openapi
 from portal.blueprints.ops import bp as ops
 from portal.blueprints.retry_pages import bp as retry_pages
 from portal.blueprints.sign_in import bp as sign_in
+from portal.blueprints.student_pages import bp as student_pages
 from portal.blueprints.students_api import bp as students_api
 from portal.blueprints.template_helpers import register_template_helpers
 from portal.errors import error_response
@@ -42,6 +43,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(retry_pages)
     app.register_blueprint(browse_pages)
     app.register_blueprint(letter_pages)
+    app.register_blueprint(student_pages)
     register_template_helpers(app)
     _register_csrf_error(app)
     app.after_request(_security_headers)

@@ -28,17 +28,19 @@ from portal.blueprints.openapi_build import (
     query,
     shared,
 )
-from portal.blueprints.openapi_fields import PAUSE
-from portal.blueprints.openapi_queues import QUEUE_PATHS
-from portal.blueprints.openapi_spec import (
+from portal.blueprints.openapi_examples import (
     ALERT_EXAMPLE,
     DELIVERY_EXAMPLE,
-    INFO,
     JOB_EXAMPLE,
     NOT_READY_EXAMPLE,
     OVERVIEW_EXAMPLE,
     RECORD_EXAMPLE,
     RETRY_EXAMPLE,
+)
+from portal.blueprints.openapi_fields import PAUSE
+from portal.blueprints.openapi_queues import QUEUE_PATHS
+from portal.blueprints.openapi_spec import (
+    INFO,
     SCHEMAS,
     SECURITY_SCHEMES,
     done,

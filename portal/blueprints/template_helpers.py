@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask
+from markupsafe import Markup, escape
 
 from portal.blueprints.run_summaries import summary_parts
 from portal.clock import iso_utc, utcnow
@@ -41,6 +42,16 @@ def when(value) -> str:
     """Return a time (datetime or ISO string, UTC) as ``2025-01-31 14:05 UTC``; '—' when absent."""
     moment = _as_datetime(value)
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
+
+
+def local_time(value) -> Markup:
+    """Return a time (naive UTC datetime or ISO string) as a ``<time>`` element showing it in
+    UNIVERSITY_TIMEZONE, with the UTC time in its ``title``; '—' when absent."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return Markup("—")
+    utc = f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+    return Markup(f'<time datetime="{utc}" title="{escape(when(moment))}">{escape(local_text(moment))}</time>')
 
 
 def age(value) -> str:
@@ -90,6 +101,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(seconds_in_words, "seconds")
     app.add_template_filter(local_text, "local_when")
     app.add_template_filter(summary_parts, "summary_parts")
+    app.add_template_filter(local_time, "local_time")
 
     @app.context_processor
     def _live_refresh():
