@@ -149,12 +149,32 @@ def upgrade():
         _upgrade_sqlite()
 
 
+def _view_of_0002():
+    """Migration 0002's module (its frozen course_stats definition), loaded from its file."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).with_name('0002_course_stats.py')
+    spec = importlib.util.spec_from_file_location('migration_0002_course_stats', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def downgrade():
     # Only possible while every row still belongs to the open-ended term (no term imported).
     bind = op.get_bind()
     for table in ('enrollments', 'alerts', 'attendance_records'):
         if bind.execute(sa.text(f'SELECT 1 FROM {table} WHERE term_id <> 1 LIMIT 1')).first():
             raise RuntimeError(f'cannot downgrade: {table} has rows of imported terms')
+    if bind.dialect.name == 'postgresql':
+        # The refresh redefines course_stats over enrollments.term_id: back to 0002's definition
+        # (the next refresh of the older code redefines it as that code wants).
+        view = _view_of_0002()
+        op.execute('DROP MATERIALIZED VIEW IF EXISTS course_stats')
+        op.execute(f'CREATE MATERIALIZED VIEW course_stats AS {view.STATS_SELECT}')
+        op.execute('CREATE UNIQUE INDEX uq_course_stats_course_id ON course_stats (course_id)')
+        op.execute(f"COMMENT ON MATERIALIZED VIEW course_stats IS '{view.COMMENT}'")
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_constraint('fk_alerts_student_id_enrollments', type_='foreignkey')
         batch_op.drop_index('uq_alerts_one_open_per_crossing')
