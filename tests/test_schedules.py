@@ -178,3 +178,29 @@ def test_two_schedulers_started_together_enqueue_each_due_job_once(app, schedule
     queued_jobs = [job_id.rsplit("-tick-", 1)[0] for job_id in _queued_tick_runs()]
     # Missed-tick policy "once": their latest tick runs (on time or caught up), queued once.
     assert queued_jobs.count("audit-log-archival") == 1 and queued_jobs.count("notification-threshold-monitor") == 1
+
+
+def test_cron_answers_are_the_same_from_the_window_cache_at_every_moment():
+    """latest_tick / next_run_after answer from a cached (latest, next) window between ticks:
+    at, just before and just after each tick, the answers equal the crontab package's own."""
+    from datetime import UTC, datetime, timedelta
+
+    from crontab import CronTab
+
+    from portal.periodic import cron
+
+    def expected(expression, moment):
+        aware = moment.replace(tzinfo=UTC)
+        entry = CronTab(expression)
+        latest = entry.previous(now=aware.replace(microsecond=0) + timedelta(seconds=1), return_datetime=True)
+        following = entry.next(now=aware, return_datetime=True)
+        return latest.astimezone(UTC).replace(tzinfo=None), following.astimezone(UTC).replace(tzinfo=None)
+
+    start = datetime(2026, 12, 4, 1, 58)
+    moments = [start + timedelta(seconds=s) for s in range(0, 3 * 3600, 37)]
+    moments += [datetime(2026, 12, 4, 2, 0) + timedelta(microseconds=d) for d in (-1, 0, 1, 999_999, 1_000_000)]
+    for expression in ("0 * * * *", "*/15 * * * *", "0 2 * * *"):
+        for moment in moments:
+            assert (cron.latest_tick(expression, moment), cron.next_run_after(expression, moment)) == expected(
+                expression, moment
+            ), (expression, moment)
