@@ -43,7 +43,7 @@ def check_new_user(username: str, role: str) -> str:
     if not username or len(username) > MAX_USERNAME_LENGTH:
         raise AccountError(f"must be 1 to {MAX_USERNAME_LENGTH} characters", "USERNAME")
     if role not in ROLES:
-        raise AccountError(f"must be one of {', '.join(ROLES)}", "--role")
+        raise AccountError(f"must be one of {', '.join(ROLES)}; got {role[:20]!r}", "--role")
     return username
 
 
