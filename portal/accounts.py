@@ -32,6 +32,10 @@ class AccountError(ValueError):
         self.field = field
 
 
+class NoSuchUser(AccountError):
+    """The user id names no user."""
+
+
 def find_user(username: str) -> User | None:
     """Return the user called ``username``, or None."""
     return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
@@ -86,7 +90,7 @@ def _user_for_update(user_id: int) -> User:
     user = db.session.get(User, user_id, with_for_update=True)
     if user is None:
         db.session.rollback()
-        raise AccountError(f"No user with id {user_id}.", "USER")
+        raise NoSuchUser(f"No user with id {user_id}.", "USER")
     return user
 
 

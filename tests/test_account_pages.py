@@ -153,7 +153,8 @@ def test_a_role_change_and_a_password_reset_are_written_and_audited(any_app, web
     assert entries("user_password_reset") == [("admin", f"user:{clerk.id}", "page", {"user": "clerk"})]
     assert sign_in(any_app.test_client(), "clerk", PASSWORD).status_code == 401  # the old one is gone
     assert sign_in(any_app.test_client(), "clerk", new_password).status_code == 302
-    assert post(web, "/accounts/users/999/role", role="admin").status_code == 404
+    for action in ("role", "disable", "enable", "password"):
+        assert post(web, f"/accounts/users/999/{action}", role="admin").status_code == 404, action
 
 
 def test_a_disabled_users_open_session_and_tokens_are_refused_on_their_next_request(any_app, web):

@@ -82,12 +82,12 @@ def create_user():
 
 
 def _refusable(change, user_id: int, what: str):
-    """Run ``change``; a refusal is flashed (nothing changed) and answered with a 400."""
+    """Run ``change``; a refusal is flashed (nothing changed; the caller answers 400), an unknown user is a 404."""
     try:
         return change()
+    except accounts.NoSuchUser as exc:
+        abort(404, description=str(exc))
     except accounts.AccountError as exc:
-        if exc.field == "USER" and str(exc).startswith("No user"):
-            abort(404, description=str(exc))
         flash(f"{what} user {user_id} was refused: {_message(exc)}", "error")
         return None
 
