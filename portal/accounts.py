@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from portal import audit
@@ -86,7 +86,14 @@ def list_users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.id)))
 
 
-def _user_for_update(user_id: int) -> User:
+def _user_for_update(user_id: int, *, admins_first: bool = False) -> User:
+    if admins_first:
+        # Every active admin's row is locked, always in id order and before the user's own:
+        # two admins demoting each other at once wait for one another (no deadlock), and the
+        # second sees the first's change, so they cannot both pass the last-admin check.
+        db.session.scalars(
+            select(User.id).where(User.role == "admin", User.active.is_(True)).order_by(User.id).with_for_update()
+        ).all()
     user = db.session.get(User, user_id, with_for_update=True)
     if user is None:
         db.session.rollback()
@@ -95,10 +102,10 @@ def _user_for_update(user_id: int) -> User:
 
 
 def _refuse_losing_the_last_admin(user: User, change: str) -> None:
-    # Every active admin's row is locked, so two admins demoting each other at once cannot both pass.
-    others = db.session.scalars(
-        select(User.id).where(User.role == "admin", User.active.is_(True), User.id != user.id).with_for_update()
-    ).all()
+    """Raise AccountError when ``user`` is the only active admin (their rows are locked by now)."""
+    others = db.session.scalar(
+        select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True), User.id != user.id)
+    )
     if user.is_admin and user.active and not others:
         db.session.rollback()
         raise AccountError(
@@ -114,7 +121,7 @@ def change_role(user_id: int, role: str, *, actor: str, source: str = "cli", ip:
     change that would leave no active admin."""
     if role not in ROLES:
         raise AccountError(f"must be one of {', '.join(ROLES)}; got {role[:20]!r}", "--role")
-    user = _user_for_update(user_id)
+    user = _user_for_update(user_id, admins_first=role != "admin")
     if user.role == role:
         db.session.rollback()
         raise AccountError(f"{user.username!r} has the {role!r} role already; nothing changed.", "--role")
@@ -132,7 +139,7 @@ def set_active(user_id: int, active: bool, *, actor: str, source: str = "cli", i
     A disabled user cannot sign in, their sessions are refused from their next request on
     (``portal.auth`` loads only active users) and their API tokens stop working. Raises
     AccountError (nothing written) for an unknown user, no change, or the last active admin."""
-    user = _user_for_update(user_id)
+    user = _user_for_update(user_id, admins_first=not active)
     if user.active == active:
         db.session.rollback()
         state = "enabled" if active else "disabled"

@@ -8,11 +8,13 @@ a disabled user's open session is refused on its very next request. Refusals cha
 from __future__ import annotations
 
 import re
+import threading
+import time
 from datetime import datetime
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from portal.extensions import db
 from portal.models import ApiToken, AuditLog, User
@@ -20,6 +22,9 @@ from tests import factories
 from tests.test_auth import PASSWORD, csrf_from, sign_in
 from tests.test_input_attendance_api import database_snapshot
 
+WAITING_FOR_A_ROW_LOCK = (
+    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
 ACCOUNT_GETS = ["/accounts/", "/accounts/tokens", "/accounts/tokens/1/revoke"]
 ACCOUNT_POSTS = [
     "/accounts/users",
@@ -279,3 +284,32 @@ def test_a_refused_token_says_what_is_wrong_and_writes_nothing(app, client, form
     assert "No token was created: " + message in response.get_data(as_text=True)
     assert database_snapshot() == before
     assert db.session.scalar(select(func.count()).select_from(ApiToken)) == 0
+
+
+def test_two_admins_demoting_each_other_at_once_cannot_both_succeed_on_postgresql(pg_app):
+    web = signed_in_admin(pg_app)
+    factories.user("second", "admin", PASSWORD)
+    me = user_named("admin").id
+    csrf = csrf_from(web.get("/accounts/").get_data(as_text=True))
+    db.session.rollback()
+    answers = []
+    with db.engine.connect() as other:
+        # The other admin demotes "second", not yet committed: only that row is locked.
+        other.execute(text("UPDATE users SET role = 'viewer' WHERE username = 'second'"))
+        demote_me = threading.Thread(
+            target=lambda: answers.append(
+                web.post(f"/accounts/users/{me}/role", data={"csrf_token": csrf, "role": "viewer"})
+            )
+        )
+        demote_me.start()
+        deadline = time.monotonic() + 10
+        while not other.execute(text(WAITING_FOR_A_ROW_LOCK)).scalar():
+            assert time.monotonic() < deadline, "the page's change did not wait for the admins' row locks"
+            demote_me.join(0.01)  # the poll's interval, and finished means it did not wait
+            assert demote_me.is_alive(), "the page's change finished without waiting"
+        other.commit()
+        demote_me.join(timeout=10)
+    assert answers[0].status_code == 400
+    assert "&#39;admin&#39; is the only active admin" in answers[0].get_data(as_text=True)
+    assert (user_named("admin").role, user_named("second").role) == ("admin", "viewer")
+    assert entries("user_role_change") == []
