@@ -148,6 +148,9 @@ def test_a_role_change_and_a_password_reset_are_written_and_audited(any_app, web
     assert bad.status_code == 400 and "Role must be one of admin, viewer; got &#39;root&#39;" in bad.get_data(True)
     assert len(entries("user_role_change")) == 1 and user_named("clerk").role == "admin"
 
+    clerk_session = any_app.test_client()
+    assert sign_in(clerk_session, "clerk").status_code == 302
+    assert clerk_session.get("/").status_code == 200
     short = post(web, f"/accounts/users/{clerk.id}/password", password="too-short")
     assert short.status_code == 400 and "Password must be at least 10 characters." in short.get_data(as_text=True)
     hash_before = user_named("clerk").password_hash
@@ -156,8 +159,16 @@ def test_a_role_change_and_a_password_reset_are_written_and_audited(any_app, web
     assert reset.status_code == 200 and new_password
     assert user_named("clerk").password_hash != hash_before
     assert entries("user_password_reset") == [("admin", f"user:{clerk.id}", "page", {"user": "clerk"})]
+    response = clerk_session.get("/")  # the session from before the reset ends
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login?next=")
     assert sign_in(any_app.test_client(), "clerk", PASSWORD).status_code == 401  # the old one is gone
     assert sign_in(any_app.test_client(), "clerk", new_password).status_code == 302
+    mine = post(web, f"/accounts/users/{user_named('admin').id}/password", password="")
+    assert mine.status_code == 200 and web.get("/accounts/").status_code == 200  # one's own session goes on
+    assert (
+        sign_in(any_app.test_client(), "admin", shown_once(mine.get_data(as_text=True), "data-password")).status_code
+        == 302
+    )
     for action in ("role", "disable", "enable", "password"):
         assert post(web, f"/accounts/users/999/{action}", role="admin").status_code == 404, action
 

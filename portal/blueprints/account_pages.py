@@ -6,7 +6,7 @@ answer to the form that made it, and never stored in the clear."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask_login import current_user, login_user
 
 from portal import accounts
 from portal.auth import require_page_role
@@ -129,12 +129,14 @@ def enable_user(user_id: int):
 @bp.post("/users/<int:user_id>/password")
 @require_page_role("admin")
 def reset_password(user_id: int):
-    """Set a user's password to a typed one, or a generated one shown once."""
+    """Set a user's password to a typed one, or a generated one shown once; their other sessions end."""
     password, generated = _new_password()
     user = _refusable(lambda: accounts.reset_password(user_id, password, **_caller()), user_id, "Resetting")
     if user is None:
         return _users_page(400)
-    flash(f"The password of {user.username!r} is reset.", "success")
+    if user.id == current_user.id:
+        login_user(user)  # a reset ends the user's sessions (portal.auth): keep the one making it
+    flash(f"The password of {user.username!r} is reset: their open sessions are signed out.", "success")
     return _users_page(shown_once={"user": user.username, "password": password} if generated else None)
 
 
