@@ -1,12 +1,14 @@
-"""Portal accounts: creating users; creating, listing and revoking their API tokens (the CLI
-calls these). Token changes are written to the audit log (source ``cli``)."""
+"""Portal accounts: creating, listing and changing users (role, disabled, password); creating,
+listing and revoking their API tokens. The CLI and the accounts pages call these; every change
+is written to the audit log with who made it (``actor``, ``source`` ``cli`` or ``page``, ``ip``)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from portal import audit
@@ -30,6 +32,10 @@ class AccountError(ValueError):
         self.field = field
 
 
+class NoSuchUser(AccountError):
+    """The user id names no user."""
+
+
 def find_user(username: str) -> User | None:
     """Return the user called ``username``, or None."""
     return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
@@ -41,20 +47,119 @@ def check_new_user(username: str, role: str) -> str:
     if not username or len(username) > MAX_USERNAME_LENGTH:
         raise AccountError(f"must be 1 to {MAX_USERNAME_LENGTH} characters", "USERNAME")
     if role not in ROLES:
-        raise AccountError(f"must be one of {', '.join(ROLES)}", "--role")
+        raise AccountError(f"must be one of {', '.join(ROLES)}; got {role[:20]!r}", "--role")
     return username
 
 
-def create_user(username: str, role: str, password: str) -> User:
-    """Create and commit a user; raises AccountError (nothing written) for a bad or taken
-    name, an unknown role or a password shorter than ``MIN_PASSWORD_LENGTH``."""
+def generate_password() -> str:
+    """Return a random password that meets the password rules (16 characters)."""
+    return secrets.token_urlsafe(12)
+
+
+def check_password(password: str) -> None:
+    """Raise AccountError for a password shorter than ``MIN_PASSWORD_LENGTH``; changes nothing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"must be at least {MIN_PASSWORD_LENGTH} characters", "--password")
+
+
+def create_user(
+    username: str, role: str, password: str, *, actor: str = "cli", source: str = "cli", ip: str | None = None
+) -> User:
+    """Create and commit a user (audited as ``user_create``); raises AccountError (nothing
+    written) for a bad or taken name, an unknown role or a password ``check_password`` refuses."""
     username = check_new_user(username, role)
     if find_user(username) is not None:
         raise AccountError(f"User {username!r} already exists.", "USERNAME")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"must be at least {MIN_PASSWORD_LENGTH} characters", "--password")
+    check_password(password)
     user = User(username=username, role=role, password_hash=generate_password_hash(password))
     db.session.add(user)
+    db.session.flush()
+    audit.record(
+        actor, "user_create", f"user:{user.id}", details={"user": username, "role": role}, source=source, ip=ip
+    )
+    db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    """Return every user, oldest first."""
+    return list(db.session.scalars(select(User).order_by(User.id)))
+
+
+def _user_for_update(user_id: int, *, admins_first: bool = False) -> User:
+    if admins_first:
+        # Every active admin's row is locked, always in id order and before the user's own:
+        # two admins demoting each other at once wait for one another (no deadlock), and the
+        # second sees the first's change, so they cannot both pass the last-admin check.
+        db.session.scalars(
+            select(User.id).where(User.role == "admin", User.active.is_(True)).order_by(User.id).with_for_update()
+        ).all()
+    user = db.session.get(User, user_id, with_for_update=True)
+    if user is None:
+        db.session.rollback()
+        raise NoSuchUser(f"No user with id {user_id}.", "USER")
+    return user
+
+
+def _refuse_losing_the_last_admin(user: User, change: str) -> None:
+    """Raise AccountError when ``user`` is the only active admin (their rows are locked by now)."""
+    others = db.session.scalar(
+        select(func.count()).select_from(User).where(User.role == "admin", User.active.is_(True), User.id != user.id)
+    )
+    if user.is_admin and user.active and not others:
+        db.session.rollback()
+        raise AccountError(
+            f"{user.username!r} is the only active admin: {change} would leave no one able to act. "
+            "Make another user an active admin first.",
+            "USER",
+        )
+
+
+def change_role(user_id: int, role: str, *, actor: str, source: str = "cli", ip: str | None = None) -> User:
+    """Give user ``user_id`` the ``role`` and commit (audited as ``user_role_change``). Raises
+    AccountError (nothing written) for an unknown user or role, the role it has already, or a
+    change that would leave no active admin."""
+    if role not in ROLES:
+        raise AccountError(f"must be one of {', '.join(ROLES)}; got {role[:20]!r}", "--role")
+    user = _user_for_update(user_id, admins_first=role != "admin")
+    if user.role == role:
+        db.session.rollback()
+        raise AccountError(f"{user.username!r} has the {role!r} role already; nothing changed.", "--role")
+    if role != "admin":
+        _refuse_losing_the_last_admin(user, f"making them {role!r}")
+    details = {"user": user.username, "from": user.role, "to": role}
+    user.role = role
+    audit.record(actor, "user_role_change", f"user:{user.id}", details=details, source=source, ip=ip)
+    db.session.commit()
+    return user
+
+
+def set_active(user_id: int, active: bool, *, actor: str, source: str = "cli", ip: str | None = None) -> User:
+    """Enable or disable user ``user_id`` and commit (audited as ``user_enable``/``user_disable``).
+    A disabled user cannot sign in, their sessions are refused from their next request on
+    (``portal.auth`` loads only active users) and their API tokens stop working. Raises
+    AccountError (nothing written) for an unknown user, no change, or the last active admin."""
+    user = _user_for_update(user_id, admins_first=not active)
+    if user.active == active:
+        db.session.rollback()
+        state = "enabled" if active else "disabled"
+        raise AccountError(f"{user.username!r} is {state} already; nothing changed.", "USER")
+    if not active:
+        _refuse_losing_the_last_admin(user, "disabling them")
+    user.active = active
+    action = "user_enable" if active else "user_disable"
+    audit.record(actor, action, f"user:{user.id}", details={"user": user.username}, source=source, ip=ip)
+    db.session.commit()
+    return user
+
+
+def reset_password(user_id: int, password: str, *, actor: str, source: str = "cli", ip: str | None = None) -> User:
+    """Set user ``user_id``'s password and commit (audited as ``user_password_reset``, never the
+    password). Raises AccountError (nothing written) for an unknown user or a refused password."""
+    check_password(password)
+    user = _user_for_update(user_id)
+    user.password_hash = generate_password_hash(password)
+    audit.record(actor, "user_password_reset", f"user:{user.id}", details={"user": user.username}, source=source, ip=ip)
     db.session.commit()
     return user
 
@@ -73,7 +178,14 @@ def check_new_token(scope: str, expires_in_days: int | None, name: str) -> str:
 
 
 def create_api_token(
-    username: str, name: str, scope: str = "admin", expires_in_days: int | None = None
+    username: str,
+    name: str,
+    scope: str = "admin",
+    expires_in_days: int | None = None,
+    *,
+    actor: str = "cli",
+    source: str = "cli",
+    ip: str | None = None,
 ) -> tuple[User, str, ApiToken]:
     """Create and commit an API token for ``username``; return the user, the token (shown
     once, stored hashed) and its row. Raises AccountError (nothing written) when no such user
@@ -86,7 +198,9 @@ def create_api_token(
     token = create_token(user, name, scope, expires_at)
     row = db.session.execute(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).scalar_one()
     details = {"scope": scope, "expiresAt": iso_utc(expires_at), "name": name}
-    audit.record("cli", "token_create", f"token:{row.id}", details={"user": user.username, **details}, source="cli")
+    audit.record(
+        actor, "token_create", f"token:{row.id}", details={"user": user.username, **details}, source=source, ip=ip
+    )
     db.session.commit()
     return user, token, row
 
@@ -131,7 +245,9 @@ def list_tokens(username: str | None = None) -> list[TokenInfo]:
     ]
 
 
-def revoke_token(token_id: int) -> tuple[ApiToken, bool]:
+def revoke_token(
+    token_id: int, *, actor: str = "cli", source: str = "cli", ip: str | None = None
+) -> tuple[ApiToken, bool]:
     """Revoke token ``token_id`` from now on; return it and whether this call revoked it (False:
     it was revoked already, and keeps its first revocation time). AccountError for an unknown id."""
     row = db.session.get(ApiToken, token_id, with_for_update=True)
@@ -141,6 +257,6 @@ def revoke_token(token_id: int) -> tuple[ApiToken, bool]:
         db.session.rollback()
         return row, False
     row.revoked_at = utcnow().replace(microsecond=0)
-    audit.record("cli", "token_revoke", f"token:{row.id}", details={"user": row.user.username}, source="cli")
+    audit.record(actor, "token_revoke", f"token:{row.id}", details={"user": row.user.username}, source=source, ip=ip)
     db.session.commit()
     return row, True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -54,9 +55,14 @@ _DUMMY_HASH = generate_password_hash("not-a-real-password")
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
+def _load_user(session_id: str) -> User | None:
+    # Read on every request: a disabled user, or a session from before a password reset, is
+    # signed out from its next request on, on every web process.
+    user_id, _, stamp = session_id.partition(":")
     user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    if user is None or not user.active or not hmac.compare_digest(stamp, user.session_stamp):
+        return None
+    return user
 
 
 def hash_token(token: str) -> str:

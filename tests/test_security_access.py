@@ -30,6 +30,8 @@ SAMPLE_ARGUMENTS = {
     "kind": "warning",
     "language": "fa",
     "recipient": "student",
+    "user_id": 1,
+    "token_id": 1,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 API_BODY = {"action": "stopAll", "jobName": "cache-refresh", "enabled": False}

@@ -6,6 +6,7 @@ from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 
 from portal.auth import login_manager
+from portal.blueprints.account_pages import bp as account_pages
 from portal.blueprints.admin_api import bp as admin_api
 from portal.blueprints.attendance_api import bp as attendance_api
 from portal.blueprints.browse_pages import bp as browse_pages
@@ -44,6 +45,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(browse_pages)
     app.register_blueprint(letter_pages)
     app.register_blueprint(student_pages)
+    app.register_blueprint(account_pages)
     register_template_helpers(app)
     _register_csrf_error(app)
     app.after_request(_security_headers)

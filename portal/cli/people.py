@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 import click
 from flask.cli import with_appcontext
 
@@ -36,7 +34,7 @@ def create_user(username: str, role: str, password: str | None, generate_passwor
         if accounts.find_user(username) is not None:
             raise click.ClickException(f"User {username!r} already exists.")
         if generate_password:
-            password = secrets.token_urlsafe(12)
+            password = accounts.generate_password()
         elif password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         accounts.create_user(username, role, password)

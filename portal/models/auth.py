@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -39,6 +42,17 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    @property
+    def session_stamp(self) -> str:
+        """A keyed digest of the password hash: it changes with every password reset."""
+        key = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+        return hmac.new(key, self.password_hash.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+    def get_id(self) -> str:  # Flask-Login: what the session cookie keeps
+        # The stamp makes a password reset end the user's open sessions (portal.auth._load_user);
+        # a digest, so the cookie reveals nothing of the password hash.
+        return f"{self.id}:{self.session_stamp}"
 
 
 class ApiToken(db.Model):
