@@ -82,7 +82,13 @@ def test_retry_queue_cli_shows_status_and_clears(app, runner, run_jobs, httpserv
     runner.invoke(args=["thresholds", "check"])
     run_jobs()
     status = json.loads(runner.invoke(args=["retry-queue", "status", "--json"]).output)
-    assert status == {"totalPending": 2, "byType": {"warning": 0, "mahroom": 1, "tasdiq": 1}, "byAttempts": {"1": 2}}
+    assert status == {
+        "totalPending": 2,
+        "byType": {"warning": 0, "mahroom": 1, "tasdiq": 1},
+        "byAttempts": {"1": 2},
+        "grid": {"warning": {}, "mahroom": {"1": 1}, "tasdiq": {"1": 1}},
+        "dead": 0,
+    }
     result = runner.invoke(args=["retry-queue", "clear", "--yes"])
     assert result.exit_code == 0 and "Cancelled 2" in result.output
     assert {d.status for d in db.session.execute(select(Delivery).where(Delivery.channel == "webhook")).scalars()} == {

@@ -86,7 +86,7 @@ def retry_queue_group() -> None:
 
 
 @retry_queue_group.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print {totalPending, byType, byAttempts} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print {totalPending, byType, byAttempts, grid, dead} as JSON.")
 @with_appcontext
 @needs_database
 def status_command(as_json: bool) -> None:
