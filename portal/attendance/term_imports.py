@@ -296,6 +296,20 @@ WITHDRAWAL_COLUMNS = ("term_code", "student_number", "course_code")
 _TRUTH = {"": True, "true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
+def _enrollments_by_key(session, numbers: set[str], codes: set[str]) -> dict[tuple, int]:
+    """``{(student number, course code, term id): enrollment id}`` of the named students and
+    courses, in one query (a withdrawals file names a few of each)."""
+    if not numbers or not codes:
+        return {}
+    rows = session.execute(
+        select(Student.student_number, Course.code, Enrollment.term_id, Enrollment.id)
+        .join(Student, Student.id == Enrollment.student_id)
+        .join(Course, Course.id == Enrollment.course_id)
+        .where(Student.student_number.in_(numbers), Course.code.in_(codes))
+    )
+    return {(number, code, term): eid for number, code, term, eid in rows}
+
+
 def import_withdrawals(stream: IO[bytes], *, actor: str = "system", source: str = "cli") -> ImportResult:
     """Mark enrollments withdrawn (``withdrawn`` column: true, the default when absent or
     empty) or back (false): a withdrawn enrollment is not scanned, and its open alerts close
@@ -305,21 +319,13 @@ def import_withdrawals(stream: IO[bytes], *, actor: str = "system", source: str 
     session = db.session
     rows = _read(stream, WITHDRAWAL_COLUMNS, result)
     terms = dict(session.execute(select(Term.code, Term.id)).all())  # code None: the open-ended term
+    keys = [tuple(row.get(c, "").strip() for c in WITHDRAWAL_COLUMNS) for _, row in rows]
+    enrollments = _enrollments_by_key(session, {n for _, n, _ in keys}, {c for _, _, c in keys})
     changes: dict[int, bool] = {}
-    for line, row in rows:
-        term_code, number, code = (row.get(c, "").strip() for c in WITHDRAWAL_COLUMNS)
+    for (line, row), (term_code, number, code) in zip(rows, keys, strict=True):
         flag = (row.get("withdrawn") or "").strip().lower()
         reasons = [] if flag in _TRUTH else [f"withdrawn {flag!r} is not true or false"]
-        enrollment = session.execute(
-            select(Enrollment.id)
-            .join(Student, Student.id == Enrollment.student_id)
-            .join(Course, Course.id == Enrollment.course_id)
-            .where(
-                Student.student_number == number,
-                Course.code == code,
-                Enrollment.term_id == terms.get(term_code or None),
-            )
-        ).scalar()
+        enrollment = enrollments.get((number, code, terms.get(term_code or None)))
         if enrollment is None:
             reasons.append(f"no enrollment of student {number!r} in course {code!r} in term {term_code!r}")
         if reasons:
