@@ -10,8 +10,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal.config import load_config
-from portal.extensions import db, migrate
+from portal.extensions import babel, db, migrate
 from portal.logs import configure_logging
+from portal.page_language import page_language
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -28,6 +29,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    babel.init_app(app, locale_selector=page_language, default_translation_directories="translations")
     configure_logging(app)
     if app.config.get("TRUSTED_PROXY_COUNT"):  # behind nginx: the client's address, not the proxy's
         hops = app.config["TRUSTED_PROXY_COUNT"]

@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and bound in ``create_app`` with ``init_app``."""
 
+from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -15,3 +16,4 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
+babel = Babel()  # the portal's own words (domain "messages"); the letters use their own catalogs
