@@ -8,6 +8,7 @@ from flask_login import current_user
 from portal.auth import require_page_role, safe_next_url
 from portal.notifications import retry_queue
 from portal.operations import browse
+from portal.redis_connection import RedisUnavailable
 
 bp = Blueprint("retry", __name__, url_prefix="/retry-queue")
 
@@ -47,6 +48,9 @@ def retry(delivery_id: int):
         abort(404, description=f"There is no delivery #{delivery_id}.")
     except ValueError as exc:
         flash(f"Delivery #{delivery_id} was not retried: {exc}", "error")
+        return _back()
+    except RedisUnavailable as exc:
+        flash(str(exc), "error")
         return _back()
     held = retry_queue.held_until_labels([delivery]).get(delivery_id)
     if held:

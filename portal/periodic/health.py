@@ -13,10 +13,11 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import queues
+from portal import queues, redis_status
 from portal.clock import iso_utc, utcnow
 from portal.operations import queue_pause
 from portal.periodic.jobs import list_job_status
+from portal.redis_connection import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +30,17 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
     reasons: list[str] = []
     redis_ok, workers, scheduler_ok = True, 0, False
     try:
+        if not redis_status.redis_reachable():  # cached: a Redis that is down costs no timeout here
+            raise RedisUnavailable("no answer to the quick probe")
         connection = queues.get_probe_redis()  # answers within seconds during a failover
         connection.ping()
         workers = queues.live_worker_count(connection)
         scheduler_ok = queues.scheduler_alive(connection)
-    except (RedisError, OSError) as exc:
+    except (RedisError, OSError, RedisUnavailable) as exc:
+        log.warning("health: redis unreachable: %s", exc)
+        redis_status.note_redis_down()
         redis_ok = False
-        reasons.append(f"Redis is unreachable: {exc}")
+        reasons.append(redis_status.redis_down_message())
     database_ok = True
     if job_statuses is None:
         try:
