@@ -57,9 +57,14 @@ def redis_reachable() -> bool:
 
 
 def note_redis_down() -> None:
-    """Remember that a Redis call just failed, so the page's other parts do not try again."""
+    """Remember that a Redis call just failed, so the page's other parts do not try again.
+
+    An answer that is "down" already is left to expire: polling parts that keep noting it
+    must not keep a Redis that came back looking down.
+    """
     state = _state()
-    state["ok"], state["checkedAt"] = False, time.monotonic()
+    if state["ok"]:
+        state["ok"], state["checkedAt"] = False, time.monotonic()
 
 
 def redis_down_message() -> str:

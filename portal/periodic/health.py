@@ -17,7 +17,6 @@ from portal import queues, redis_status
 from portal.clock import iso_utc, utcnow
 from portal.operations import queue_pause
 from portal.periodic.jobs import list_job_status
-from portal.redis_connection import RedisUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +27,19 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
     ``job_statuses`` (from ``jobs.list_job_status``) is computed when not given.
     """
     reasons: list[str] = []
-    redis_ok, workers, scheduler_ok = True, 0, False
-    try:
-        if not redis_status.redis_reachable():  # cached: a Redis that is down costs no timeout here
-            raise RedisUnavailable("no answer to the quick probe")
-        connection = queues.get_probe_redis()  # answers within seconds during a failover
-        connection.ping()
-        workers = queues.live_worker_count(connection)
-        scheduler_ok = queues.scheduler_alive(connection)
-    except (RedisError, OSError, RedisUnavailable) as exc:
-        log.warning("health: redis unreachable: %s", exc)
-        redis_status.note_redis_down()
-        redis_ok = False
+    workers, scheduler_ok = 0, False
+    redis_ok = redis_status.redis_reachable()  # cached: a Redis that is down costs no timeout here
+    if redis_ok:
+        try:
+            connection = queues.get_probe_redis()  # answers within seconds during a failover
+            connection.ping()
+            workers = queues.live_worker_count(connection)
+            scheduler_ok = queues.scheduler_alive(connection)
+        except (RedisError, OSError) as exc:
+            log.warning("health: redis unreachable: %s", exc)
+            redis_status.note_redis_down()
+            redis_ok = False
+    if not redis_ok:
         reasons.append(redis_status.redis_down_message())
     database_ok = True
     if job_statuses is None:
