@@ -254,6 +254,25 @@ def delivery_dict(d: Delivery, student_number: str | None = None, course_code: s
     }
 
 
+def delivery_conditions(
+    status: str | None, kind: str | None = None, attempts: int | None = None, channel: str | None = None
+) -> list:
+    """The WHERE conditions of a filtered list of deliveries (``status="waiting"``: the retry
+    queue); the list, its count and the group actions on it all use these."""
+    conditions = []
+    if status == "waiting":
+        conditions.append(_waiting())
+    elif status:
+        conditions.append(Delivery.status == status)
+    if kind:
+        conditions.append(Delivery.kind == kind)
+    if attempts is not None:
+        conditions.append(Delivery.attempts == attempts)
+    if channel:
+        conditions.append(Delivery.channel == channel)
+    return conditions
+
+
 def list_deliveries(
     status: str | None,
     page: int = 1,
@@ -267,17 +286,7 @@ def list_deliveries(
     ``status="waiting"`` means the retry queue (pending with at least one attempt made).
     """
     page, per_page = max(1, int(page)), max(1, min(int(per_page), 500))
-    conditions = []
-    if status == "waiting":
-        conditions.append(_waiting())
-    elif status:
-        conditions.append(Delivery.status == status)
-    if kind:
-        conditions.append(Delivery.kind == kind)
-    if attempts is not None:
-        conditions.append(Delivery.attempts == attempts)
-    if channel:
-        conditions.append(Delivery.channel == channel)
+    conditions = delivery_conditions(status, kind, attempts, channel)
     # Every delivery has a notification, alert, student and course (non-null foreign keys), so
     # the joins change no count: count and page the deliveries alone (the ix_deliveries_status_*
     # indexes), then join the page's rows only. Joined before the LIMIT, the database read the

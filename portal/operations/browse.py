@@ -89,6 +89,14 @@ def delivery_filters(args: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def snapshot_args(args: Mapping[str, str]) -> tuple[int, int]:
+    """Return ``(count, maxId)``: what a group action's confirmation page showed (both required)."""
+    for name in ("count", "maxId"):
+        if not (args.get(name) or "").strip():
+            raise InvalidQuery(f"'{name}' is required: open the confirmation page again.")
+    return _whole_number(args, "count", 0, 0), _whole_number(args, "maxId", 0, 0)
+
+
 def notification_filters(args: Mapping[str, str]) -> dict[str, Any]:
     """Return the notifications-log filters: ``type``, ``channel``, delivery ``status``, ``q`` (student number)."""
     return {
