@@ -9,7 +9,7 @@ from portal import redis_status
 from portal.alerts import scan
 from portal.auth import require_page_role, safe_next_url
 from portal.notifications import retry_queue
-from portal.operations import browse, queue_pause
+from portal.operations import browse, queue_pause, run_trends
 from portal.periodic import health, jobs, pauses, registry
 from portal.redis_connection import RedisUnavailable
 
@@ -63,6 +63,7 @@ def job(name: str):
         job=jobs.job_status(name),
         runs=browse.job_runs_page(name, page, per_page),
         chart=browse.run_chart(name),
+        trends=run_trends.alert_trends(name) if name == registry.THRESHOLD_MONITOR else None,
         ledger=jobs.tick_ledger(name),
     )
 

@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import Alert, AuditLog, Course, Delivery, JobRun, Notification, Student
 from portal.models.alerts import ALERT_KINDS, CHANNELS, DELIVERY_STATUSES
 from portal.notifications.retry_queue import list_deliveries
+from portal.operations.charts import bar_slot
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 200
@@ -269,7 +270,7 @@ def run_chart(job_name: str, limit: int = 60, width: int = 600, height: int = 14
         )
     )[::-1]
     longest = max((run.duration_ms or 0 for run in runs), default=0) or 1
-    slot = width / limit  # a bar per run's place: one run is one narrow bar, not the whole width
+    slot = bar_slot(len(runs), width, width / limit)  # one run is one narrow bar, not the whole width
     bars = []
     for index, run in enumerate(runs):
         ms = run.duration_ms or 0
