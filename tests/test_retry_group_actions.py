@@ -7,14 +7,18 @@ from __future__ import annotations
 import html
 import itertools
 import re
+import time
+from datetime import datetime
 
 import pytest
+import time_machine
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portal import queues
 from portal.extensions import db
 from portal.models import AuditLog, Delivery
+from portal.notifications import group_actions
 from tests import factories
 from tests.adminkit import pending_delivery
 from tests.test_auth import PASSWORD, csrf_from, sign_in
@@ -168,3 +172,48 @@ def test_the_list_offers_both_group_actions_with_its_filter_and_count(web, sets)
     page = web.get("/retry-queue/?type=mahroom&attempts=2").get_data(as_text=True)
     assert "Retry all 5 shown…" in page and "Cancel all 5 shown…" in page
     assert re.search(r'href="/retry-queue/group/retry\?[^"]*type=mahroom', page)
+
+
+@pytest.mark.slow
+def test_ten_thousand_deliveries_are_retried_then_cancelled_in_bulk_within_seconds(any_app):
+    """Set-based: 10,000 shown deliveries in a few statements and 100 RQ jobs (times printed)."""
+    _delivery("mahroom", "email", 2)
+    for copy in range(14):  # doubled 14 times, then cut to 10,000 (recipients kept unique)
+        db.session.execute(
+            text(
+                "INSERT INTO deliveries (notification_id, kind, channel, recipient, status, attempts, created_at, "
+                f"updated_at) SELECT notification_id, kind, channel, recipient || '.{copy}.' || id, status, attempts, "
+                "created_at, updated_at FROM deliveries"
+            )
+        )
+    db.session.execute(text("DELETE FROM deliveries WHERE id > (SELECT min(id) FROM deliveries) + 9999"))
+    db.session.commit()
+    shown = {"status": "pending", "kind": "mahroom", "attempts": 2, "channel": None}
+    caller = {"actor": "admin", "source": "page", "ip": None}
+    started = time.perf_counter()
+    retried = group_actions.retry_group(shown, group_actions.take_snapshot(shown), **caller)
+    retry_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    cancelled = group_actions.cancel_group(shown, group_actions.take_snapshot(shown), **caller)
+    cancel_seconds = time.perf_counter() - started
+    print(f"\n{db.engine.dialect.name}: retry 10,000 in {retry_seconds:.2f} s, cancel in {cancel_seconds:.2f} s")
+    assert (retried, cancelled) == (10_000, 10_000)
+    assert len(Queue(queues.URGENT, connection=queues.get_redis()).get_job_ids()) == 100
+    assert retry_seconds < 10 and cancel_seconds < 10
+
+
+def test_inside_quiet_hours_a_quiet_kinds_email_waits_for_the_windows_end_and_inbox_goes_now(any_app):
+    any_app.config.update(QUIET_HOURS="21:00-07:00", QUIET_KINDS=("warning",), UNIVERSITY_TIMEZONE="Asia/Kabul")
+    email, inbox, mahroom = (
+        _delivery("warning", "email", 1),
+        _delivery("warning", "inbox", 1),
+        _delivery("mahroom", "email", 1),
+    )
+    shown = {"status": "pending", "kind": None, "attempts": 1, "channel": None}
+    with time_machine.travel(datetime(2026, 10, 5, 17, 30), tick=False):  # 22:00 in Kabul
+        touched = group_actions.retry_group(shown, group_actions.take_snapshot(shown), actor="a", source="page")
+    rows = _rows()
+    assert touched == 3
+    assert rows[email][2:] == (None, datetime(2026, 10, 6, 2, 30))  # no job; due at 07:00 Kabul
+    assert rows[inbox][2].startswith("deliveries-retried-") and rows[inbox][3] == datetime(2026, 10, 5, 17, 30)
+    assert rows[mahroom][2].startswith("deliveries-retried-")

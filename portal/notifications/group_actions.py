@@ -99,7 +99,12 @@ def retry_group(filters: dict[str, Any], snapshot: Snapshot, **caller: Any) -> i
             chunk = sorted(ids[start : start + DELIVERY_CHUNK])
             touched += _hold_for_quiet_hours(chunk, held, now)
             job_id = queues.delivery_batch_job_id("deliveries-retried")
-            immediate = [Delivery.id.in_(chunk), Delivery.status.in_(RETRYABLE)]
+            # The range lets the planner walk the primary key even on statistics that predate the rows.
+            immediate = [
+                Delivery.id.between(chunk[0], chunk[-1]),
+                Delivery.id.in_(chunk),
+                Delivery.status.in_(RETRYABLE),
+            ]
             if held:  # those were set due at the window's end just above
                 immediate.append(or_(Delivery.kind.notin_(list(held)), Delivery.channel == "inbox"))
             result = db.session.execute(
@@ -125,7 +130,8 @@ def _hold_for_quiet_hours(chunk: list[int], held: dict[str, Any], now) -> int:
     for kind, until in held.items():
         result = db.session.execute(
             update(Delivery)
-            .where(Delivery.id.in_(chunk), Delivery.status.in_(RETRYABLE), Delivery.kind == kind)
+            .where(Delivery.id.between(chunk[0], chunk[-1]), Delivery.id.in_(chunk), Delivery.kind == kind)
+            .where(Delivery.status.in_(RETRYABLE))
             .where(Delivery.channel != "inbox")
             .values(status="pending", next_attempt_at=until, job_id=None, updated_at=now)
             .execution_options(synchronize_session=False)
