@@ -4,6 +4,8 @@ with a message and change nothing in the database."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -137,3 +139,19 @@ def test_the_quick_check_is_cached_for_its_seconds(app, redis_down, private_redi
     assert redis_status.redis_reachable() is False  # the cached answer: no probe per call
     app.config["REDIS_STATUS_SECONDS"] = 0
     assert redis_status.redis_reachable() is True
+
+
+def test_a_group_retry_is_refused_whole_and_a_group_cancel_goes_through(client, redis_down):
+    post, delivery = redis_down
+    before = _counts()
+    page = client.get("/retry-queue/group/retry?status=dead").get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page))
+    assert fields["count"] == "1"
+    refused = client.post("/retry-queue/group/retry", data=fields, follow_redirects=True).get_data(as_text=True)
+    assert "This action needs Redis" in refused
+    db.session.expire_all()
+    assert db.session.get(Delivery, delivery.id).status == "dead" and _counts() == before
+    done = client.post("/retry-queue/group/cancel", data=fields, follow_redirects=True).get_data(as_text=True)
+    assert "1 delivery is cancelled." in done
+    db.session.expire_all()
+    assert db.session.get(Delivery, delivery.id).status == "cancelled"
