@@ -219,8 +219,8 @@ def _redis_failures(username: str, address: str) -> tuple[int, int, int, int]:
     pipe.ttl(address_key)
     try:
         pair_count, pair_ttl, address_count, address_ttl = pipe.execute()
-    except RedisError:
-        redis_status.note_redis_down()
+    except RedisError as exc:
+        redis_status.note_redis_down(exc)
         return 0, 0, 0, 0
     return int(pair_count or 0), max(int(pair_ttl), 1), int(address_count or 0), max(int(address_ttl), 1)
 
@@ -266,8 +266,8 @@ def record_failed_sign_in(username: str, address: str) -> None:
         try:
             pipe.execute()
             return
-        except RedisError:
-            redis_status.note_redis_down()
+        except RedisError as exc:
+            redis_status.note_redis_down(exc)
     sign_in_failures.record(username, address, window)
 
 
@@ -278,8 +278,8 @@ def clear_failed_sign_ins(username: str, address: str) -> None:
     if redis_status.redis_reachable():
         try:
             get_redis().delete(_sign_in_keys(username, address)[0])
-        except RedisError:
-            redis_status.note_redis_down()
+        except RedisError as exc:
+            redis_status.note_redis_down(exc)
 
 
 def safe_next_url(target: str | None) -> str | None:

@@ -56,7 +56,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
         log.error("redis unavailable: %s", exc)
-        redis_status.note_redis_down()
+        redis_status.note_redis_down(exc)
         return error_response(503, f"Redis is not reachable (check {redis_setting_names(app.config)}).")
 
     @app.errorhandler(RedisUnavailable)

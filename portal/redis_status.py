@@ -26,12 +26,12 @@ _lock = threading.Lock()
 
 
 def _state() -> dict:
-    """This app's cached answer ``{"where", "checkedAt", "ok", "client"}`` (one per app and
+    """This app's cached answer ``{"where", "checkedAt", "ok", "client", "error"}`` (one per app and
     process; started afresh when the settings point somewhere else)."""
     where = redis_location(current_app.config)
     state = current_app.extensions.get("redis_status")
     if state is None or state["where"] != where:
-        state = {"where": where, "checkedAt": None, "ok": True, "client": None}
+        state = {"where": where, "checkedAt": None, "ok": True, "client": None, "error": None}
         current_app.extensions["redis_status"] = state
     return state
 
@@ -48,16 +48,17 @@ def redis_reachable() -> bool:
         if state["client"] is None:
             state["client"] = redis_quick_probe(current_app.config)
         try:
-            ok = bool(state["client"].ping())
+            ok, state["error"] = bool(state["client"].ping()), None
         except (RedisError, OSError) as exc:
             log.warning("redis unreachable at %s: %s", redis_address(current_app.config), exc)
-            ok = False
+            ok, state["error"] = False, str(exc)[:300]
         state["ok"], state["checkedAt"] = ok, time.monotonic()
     return ok
 
 
-def note_redis_down() -> None:
-    """Remember that a Redis call just failed, so the page's other parts do not try again.
+def note_redis_down(exc: BaseException | None = None) -> None:
+    """Remember that a Redis call just failed (with ``exc``), so the page's other parts do not
+    try again.
 
     An answer that is "down" already is left to expire: polling parts that keep noting it
     must not keep a Redis that came back looking down.
@@ -65,6 +66,16 @@ def note_redis_down() -> None:
     state = _state()
     if state["ok"]:
         state["ok"], state["checkedAt"] = False, time.monotonic()
+        state["error"] = str(exc)[:300] if exc is not None else None
+
+
+def redis_down_reasons() -> list[str]:
+    """The health reasons while Redis is down: the one sentence, then what Redis's client said."""
+    reasons = [redis_down_message()]
+    error = _state().get("error")
+    if error:
+        reasons.append(_("the last try said: %(error)s", error=error))
+    return reasons
 
 
 def redis_down_message() -> str:
@@ -97,4 +108,4 @@ def down_health() -> dict | None:
     what every page's layout shows above its content."""
     if redis_reachable():
         return None
-    return {"status": "critical", "reasons": [redis_down_message()]}
+    return {"status": "critical", "reasons": redis_down_reasons()}

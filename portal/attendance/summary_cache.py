@@ -128,8 +128,8 @@ def get_summary(student_id: int) -> dict | None:
     redis = get_redis()
     try:
         cached = redis.get(summary_key(student_id))
-    except RedisError:
-        redis_status.note_redis_down()
+    except RedisError as exc:
+        redis_status.note_redis_down(exc)
         return build_summaries([student_id]).get(student_id)
     if cached is not None:
         return json.loads(cached)

@@ -108,7 +108,7 @@ def remove_retry_jobs(job_ids: Iterable[str | None]) -> int:
         for job_id in stale:
             removed += queues.remove_job(job_id)
     except RedisError as exc:
-        redis_status.note_redis_down()
+        redis_status.note_redis_down(exc)
         log.warning(
             "deliveries cancelled, %d retry jobs left in Redis (%s): they find nothing to send", len(stale), exc
         )

@@ -37,10 +37,10 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
             scheduler_ok = queues.scheduler_alive(connection)
         except (RedisError, OSError) as exc:
             log.warning("health: redis unreachable: %s", exc)
-            redis_status.note_redis_down()
+            redis_status.note_redis_down(exc)
             redis_ok = False
     if not redis_ok:
-        reasons.append(redis_status.redis_down_message())
+        reasons += redis_status.redis_down_reasons()
     database_ok = True
     if job_statuses is None:
         try:

@@ -99,8 +99,8 @@ def _latest_runs(names: list[str], now: datetime) -> dict[str, runs.LatestRuns]:
     if redis_status.redis_reachable():
         try:
             holders = runs.lock_holders(names)
-        except RedisError:
-            redis_status.note_redis_down()
+        except RedisError as exc:
+            redis_status.note_redis_down(exc)
     latest_ticks = {name: latest_tick(registry.get_job(name).cron, now) for name in names}
     return runs.latest_runs(names, holders, latest_ticks)
 
