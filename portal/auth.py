@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort, current_app, g, request
@@ -254,9 +255,35 @@ def sign_in_retry_after(username: str, address: str) -> int:
     )
 
 
-def record_failed_sign_in(username: str, address: str) -> None:
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What ``begin_sign_in`` decided: ``wait`` seconds (0: check the password), and whether
+    the attempt is already counted as a failure (the database's reservation)."""
+
+    wait: int
+    counted: bool = False
+
+
+def begin_sign_in(username: str, address: str) -> SignInAttempt:
+    """Decide whether ``address`` may try ``username``'s password now.
+
+    With Redis: the counters of both stores are read (``sign_in_retry_after``). Without it the
+    attempt is counted in the database first, under a lock (``sign_in_failures.reserve``), so
+    concurrent requests cannot all slip under the limit.
+    """
+    if redis_status.redis_reachable():
+        return SignInAttempt(sign_in_retry_after(username, address))
+    per_pair, per_address, window = _limits()
+    if sign_in_failures.reserve(username, address, per_pair, per_address, window):
+        return SignInAttempt(0, counted=True)
+    return SignInAttempt(max(sign_in_retry_after(username, address), 1))
+
+
+def record_failed_sign_in(username: str, address: str, attempt: SignInAttempt | None = None) -> None:
     """Count a failed sign-in: in Redis (the counters expire a window after the first failure),
-    or in the database while Redis is unreachable."""
+    or in the database while Redis is unreachable; nothing more if ``attempt`` counted it."""
+    if attempt is not None and attempt.counted:
+        return
     _, _, window = _limits()
     if redis_status.redis_reachable():
         pipe = get_redis().pipeline()

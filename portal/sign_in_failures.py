@@ -2,8 +2,9 @@
 
 Redis is the usual counter (``portal/auth.py``: one key per username+address and one per
 address, expiring a window after the first failure). While Redis does not answer, each
-failure is a row here instead, and the limit counts the rows of the last window (a sliding
-window). The check sums both stores, so a failure counted here keeps counting for its window
+attempt is a row here, written before its password is checked (``reserve``) and deleted with
+the user's others when it succeeds, and the limit counts the rows of the last window (a
+sliding window). The check sums both stores, so a failure counted here keeps counting for its window
 after Redis is back, and one counted in Redis still counts if Redis goes away (once it answers
 again). Rows older than the window are deleted whenever a new one is written.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from portal.clock import utcnow
 from portal.extensions import db
@@ -34,6 +35,34 @@ def record(username: str, address: str, window_seconds: int) -> None:
     )
     db.session.add(SignInFailure(username=normal_username(username), address=address[:64], failed_at=now))
     db.session.commit()
+
+
+def reserve(username: str, address: str, per_pair: int, per_address: int, window_seconds: int) -> bool:
+    """Count this attempt as a failure before its password is checked, unless a limit is
+    reached; True when it may go on (the row committed), False when refused (nothing written).
+
+    Insert, then count in the same transaction, serialized per address: on PostgreSQL by an
+    advisory transaction lock, on SQLite by the write lock the INSERT takes. So however many
+    requests arrive at once, at most the limit's number of attempts reach the password check.
+    A success then clears the user's rows (``clear``), this one included.
+    """
+    session = db.session
+    if db.engine.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"sign-in:{address[:64]}"})
+    now = utcnow()
+    session.execute(
+        delete(SignInFailure)
+        .where(SignInFailure.failed_at < now - timedelta(seconds=window_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    session.add(SignInFailure(username=normal_username(username), address=address[:64], failed_at=now))
+    session.flush()
+    pair, from_address = recent(username, address, window_seconds)
+    if len(pair) > per_pair or len(from_address) > per_address:
+        session.rollback()
+        return False
+    session.commit()
+    return True
 
 
 def recent(username: str, address: str, window_seconds: int) -> tuple[list[datetime], list[datetime]]:

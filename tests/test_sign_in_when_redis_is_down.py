@@ -4,16 +4,19 @@ back; a success clears them; with Redis up nothing is written to the database.""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 
 from portal import sign_in_failures
+from portal.clock import utcnow
 from portal.extensions import db
 from portal.models import AuditLog, SignInFailure, User
 from tests import factories
-from tests.faultkit import RedisServer
-from tests.test_auth import PASSWORD, sign_in
+from tests.faultkit import RedisServer, wait_for, waiting_on_a_lock
+from tests.test_auth import PASSWORD, csrf_from, sign_in
 
 WRONG = "wrong password!"
 
@@ -56,10 +59,11 @@ def _rows() -> list[tuple[str, str]]:
 
 
 def test_the_sixth_failure_is_refused_with_429_and_changes_nothing_else(web):
-    for _ in range(5):
-        assert sign_in(web, password=WRONG).status_code == 401
-    assert _rows() == [("admin", "127.0.0.1")] * 5
-    response = sign_in(web, password=WRONG)
+    with time_machine.travel("2026-12-06 10:00:00", tick=False):
+        for _ in range(5):
+            assert sign_in(web, password=WRONG).status_code == 401
+        assert _rows() == [("admin", "127.0.0.1")] * 5
+        response = sign_in(web, password=WRONG)
     assert response.status_code == 429
     assert "Too many failed sign-ins. Try again in 10 minute(s)." in response.get_data(as_text=True)
     assert len(_rows()) == 5  # a refused try is not counted again
@@ -131,3 +135,62 @@ def test_with_redis_up_nothing_is_written_to_the_database(any_app):
         assert sign_in(client, password=WRONG).status_code == 401
     assert sign_in(client).status_code == 429
     assert db.session.scalar(select(func.count()).select_from(SignInFailure)) == 0
+
+
+def test_concurrent_failures_cannot_all_slip_under_the_limit(web):
+    """Four failures made; eight wrong passwords at once: exactly one more is checked (401)."""
+    for _ in range(4):
+        sign_in(web, password=WRONG)
+    app, start = web.application, threading.Barrier(8)
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        with app.app_context():
+            client = app.test_client()
+            token = csrf_from(client.get("/login").get_data(as_text=True))
+            start.wait()
+            form = {"username": "admin", "password": WRONG, "csrf_token": token}
+            statuses.append(client.post("/login", data=form).status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(statuses) == [401] + [429] * 7
+    assert len(_rows()) == 5
+
+
+def test_on_postgresql_an_attempt_waits_for_one_in_flight_from_its_address(pg_app, private_redis):
+    """Another attempt's row is written but not committed (its transaction holds the address's
+    lock): a sign-in from that address waits for it, then counts it: 4 + 1 + 1 > 5 is a 429.
+    Without the lock it would count only the four committed rows and check the password."""
+    factories.user("admin", "admin", PASSWORD)
+    private_redis.kill()
+    client = pg_app.test_client()
+    for _ in range(4):
+        assert sign_in(client, password=WRONG).status_code == 401
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    engine = create_engine(pg_app.config["SQLALCHEMY_DATABASE_URI"])
+    statuses: list[int] = []
+    with engine.connect() as other:
+        other.execute(text("SELECT pg_advisory_xact_lock(hashtext('sign-in:127.0.0.1'))"))
+        other.execute(
+            text("INSERT INTO sign_in_failures (username, address, failed_at) VALUES ('admin', '127.0.0.1', :now)"),
+            {"now": utcnow()},
+        )
+
+        def attempt() -> None:
+            with pg_app.app_context():
+                form = {"username": "admin", "password": WRONG, "csrf_token": token}
+                statuses.append(client.post("/login", data=form).status_code)
+
+        thread = threading.Thread(target=attempt)
+        thread.start()
+        wait_for(lambda: waiting_on_a_lock(engine), 30, "the sign-in to wait for the address's lock")
+        assert statuses == []
+        other.commit()
+    thread.join(60)
+    engine.dispose()
+    assert statuses == [429]
+    assert len(_rows()) == 5
