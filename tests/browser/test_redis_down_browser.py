@@ -1,5 +1,7 @@
 """Redis stops under a signed-in admin: the dashboard still renders from the database with the
-critical banner, at laptop width and at 390 px; when Redis is back the banner goes by itself."""
+critical banner, at laptop width and at 390 px; when Redis is back the banner goes by itself.
+And this change's other pages at 390 px, right to left: a group action's confirmation and the
+threshold monitor's trends chart."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from portal.clock import utcnow
+from portal.extensions import db
+from portal.models import JobRun
+from tests.adminkit import pending_delivery
 from tests.faultkit import RedisServer
 
 
@@ -54,3 +60,36 @@ def test_the_dashboard_renders_from_the_database_with_the_critical_banner_while_
     # The live part refreshes every second; the quick check's cached answer lasts 2 s.
     expect(page.locator("#live-health [data-health]")).not_to_have_attribute("data-health", "critical", timeout=15_000)
     expect(page.locator("#live-health")).not_to_contain_text(re.compile("Redis is unreachable"))
+
+
+def test_the_group_confirmation_and_the_trends_chart_fit_390_px_right_to_left(page, sign_in, screenshot):
+    for number in ("S1", "S2", "S3"):
+        pending_delivery(number, "mahroom", attempts=2)
+    db.session.add(
+        JobRun(
+            job_name="notification-threshold-monitor",
+            trigger="cron",
+            status="success",
+            queued_at=utcnow(),
+            duration_ms=900,
+            summary={"alertsOpened": {"warning": 3, "mahroom": 1, "tasdiq": 0}, "alertsResolved": 2},
+        )
+    )
+    db.session.commit()
+    sign_in("admin")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/retry-queue/?type=mahroom")
+    page.get_by_role("link", name="Retry all 3 shown…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Retry now 3 deliveries that match this filter?")
+    page.evaluate("document.documentElement.dir = 'rtl'")
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    screenshot(page, "retry-group-confirm-390-rtl")
+    page.get_by_role("button", name="Yes, retry 3 deliveries now").click()
+    expect(page.locator(".flash-success")).to_contain_text("3 deliveries will be attempted again now.")
+
+    page.goto("/jobs/notification-threshold-monitor")
+    page.evaluate("document.documentElement.dir = 'rtl'")
+    bars = page.locator("svg.trends rect[data-series]")
+    expect(bars).to_have_count(3)  # warning and mahroom stacked, resolved beside them
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    screenshot(page, "trends-chart-390-rtl")
