@@ -95,7 +95,7 @@ def clear():
 
 def _group_action(action: str) -> str:
     if action not in group_actions.ACTIONS:
-        abort(404, description=f"There is no group action {action!r}; expected retry or cancel.")
+        abort(404, description=_("There is no group action %(action)s; expected retry or cancel.", action=repr(action)))
     return action
 
 
