@@ -155,3 +155,12 @@ def test_a_group_retry_is_refused_whole_and_a_group_cancel_goes_through(client, 
     assert "1 delivery is cancelled." in done
     db.session.expire_all()
     assert db.session.get(Delivery, delivery.id).status == "cancelled"
+
+
+def test_flask_jobs_trigger_says_redis_is_needed_in_one_line_and_records_no_run(app, private_redis):
+    private_redis.kill()
+    before = _counts()
+    result = app.test_cli_runner().invoke(args=["jobs", "trigger", "cache-refresh"])
+    assert result.exit_code == 1
+    assert "Error: This action needs Redis, which is unreachable at 127.0.0.1:" in result.output
+    assert "Traceback" not in result.output and _counts() == before
