@@ -180,6 +180,8 @@ def redis_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REDIS_SENTINEL_PASSWORD": env.get("REDIS_SENTINEL_PASSWORD", ""),
         # How long a command keeps retrying through the sentinels while they elect a new master.
         "REDIS_FAILOVER_SECONDS": _int(env, "REDIS_FAILOVER_SECONDS", 30, minimum=1),
+        # How long a web process trusts its last "is Redis there?" answer (portal/redis_status.py).
+        "REDIS_STATUS_SECONDS": _int(env, "REDIS_STATUS_SECONDS", 2, minimum=0),
     }
 
 
