@@ -1,0 +1,75 @@
+"""The alerts list behind ``/alerts`` and ``/alerts.csv``: filtered like the API's
+(``status``, ``kind``, ``course`` code, ``student`` number), newest first, each alert with
+its student, course, term and case state read in the same statement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from portal.alerts.case_views import CaseView, state_of
+from portal.extensions import db
+from portal.models import Alert, AlertCase, Course, Student, Term, User
+from portal.operations.browse import DEFAULT_PER_PAGE, PageOf
+
+EXPORT_CHUNK = 1000
+
+
+@dataclass
+class AlertLine:
+    """An alert with the names the list shows."""
+
+    alert: Alert
+    student_number: str
+    student_name: str
+    course_code: str
+    term_code: str | None
+    case: CaseView
+
+
+def _statement(status=None, kind=None, course=None, student=None):
+    stmt = (
+        select(Alert, Student.student_number, Student.name, Course.code, Term.code, AlertCase, User.username)
+        .join(Student, Student.id == Alert.student_id)
+        .join(Course, Course.id == Alert.course_id)
+        .join(Term, Term.id == Alert.term_id)
+        .outerjoin(AlertCase, AlertCase.alert_id == Alert.id)
+        .outerjoin(User, User.id == AlertCase.assigned_to_id)
+    )
+    if status:
+        stmt = stmt.where(Alert.status == status)
+    if kind:
+        stmt = stmt.where(Alert.kind == kind)
+    if course:
+        stmt = stmt.where(Course.code == course)
+    if student:
+        stmt = stmt.where(Student.student_number == student)
+    return stmt
+
+
+def _line(row) -> AlertLine:
+    alert, number, name, course, term, alert_case, assignee = row
+    view = CaseView(alert.id)
+    if alert_case is not None:
+        view.state = state_of(alert_case.handled_at is not None, assignee, alert_case.acknowledged_at is not None)
+        view.assignee, view.outcome = assignee, alert_case.outcome
+    return AlertLine(alert, number, name, course, term, view)
+
+
+def alert_lines_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, **filters) -> PageOf:
+    """Return a page of alerts, newest first (two statements: the count and the page)."""
+    stmt = _statement(**filters)
+    total = db.session.scalar(select(func.count()).select_from(stmt.with_only_columns(Alert.id).subquery()))
+    rows = db.session.execute(
+        stmt.order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    )
+    return PageOf([_line(row) for row in rows], total or 0, page, per_page)
+
+
+def alert_lines(**filters) -> Iterator[AlertLine]:
+    """Yield every alert matching ``filters``, newest first, read in chunks of ``EXPORT_CHUNK``."""
+    stmt = _statement(**filters).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    for row in db.session.execute(stmt.execution_options(yield_per=EXPORT_CHUNK)):
+        yield _line(row)

@@ -1,0 +1,67 @@
+"""CSV files for the office's spreadsheets, streamed: UTF-8 with a byte-order mark (so Excel
+reads Dari names right), a header row, times as ISO 8601 UTC next to the university's local
+time, and every cell that a spreadsheet would run as a formula defused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from portal.clock import iso_utc
+
+BOM = "\ufeff"
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP "CSV injection"); a leading apostrophe makes it text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+ROWS_PER_CHUNK = 500
+
+
+def cell(value) -> str:
+    """Return ``value`` as CSV text: '' for None, formulas quoted with a leading apostrophe."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class LocalTimes:
+    """Format naive UTC times in the university's time zone (``2026-12-06 14:30:00``)."""
+
+    def __init__(self, zone: str):
+        self.zone = zone
+        self._tz = ZoneInfo(zone)
+
+    def __call__(self, moment: datetime | None) -> str:
+        if moment is None:
+            return ""
+        return f"{moment.replace(tzinfo=UTC).astimezone(self._tz):%Y-%m-%d %H:%M:%S}"
+
+
+def utc(moment: datetime | None) -> str:
+    """A naive UTC time as ISO 8601 with ``Z``; '' when absent."""
+    return iso_utc(moment) or ""
+
+
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
+    """Yield the file in pieces of ``ROWS_PER_CHUNK`` rows: the BOM and header first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write(BOM)
+    writer.writerow(header)
+    for count, row in enumerate(rows, 1):
+        writer.writerow([cell(value) for value in row])
+        if count % ROWS_PER_CHUNK == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def attachment_name(what: str, day: date, *parts: str | None) -> str:
+    """``at-risk-CS101-2026-12-06.csv``: the list, its filters and the day, in safe characters."""
+    words = [what, *(re.sub(r"[^A-Za-z0-9_-]+", "_", part) for part in parts if part), day.isoformat()]
+    return "-".join(words) + ".csv"
