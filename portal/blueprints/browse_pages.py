@@ -3,7 +3,7 @@ log; the alerts and the at-risk list as CSV files with the same filters."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, Response, render_template, request
 
 from portal.alerts import course_stats
 from portal.auth import require_page_role
@@ -85,7 +85,7 @@ def alerts_csv():
 
 
 def _csv_response(name: str, chunks) -> Response:
-    response = Response(stream_with_context(chunks), content_type="text/csv; charset=utf-8")
+    response = Response(chunks, content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

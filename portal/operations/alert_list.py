@@ -13,6 +13,7 @@ from portal.alerts.case_views import CaseView, state_of
 from portal.extensions import db
 from portal.models import Alert, AlertCase, Course, Student, Term, User
 from portal.operations.browse import DEFAULT_PER_PAGE, PageOf
+from portal.operations.csv_export import streamed_rows
 
 EXPORT_CHUNK = 1000
 
@@ -69,7 +70,6 @@ def alert_lines_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, **filters)
 
 
 def alert_lines(**filters) -> Iterator[AlertLine]:
-    """Yield every alert matching ``filters``, newest first, read in chunks of ``EXPORT_CHUNK``."""
+    """Return an iterator over every alert matching ``filters``, newest first, read ``EXPORT_CHUNK`` at a time."""
     stmt = _statement(**filters).order_by(Alert.opened_at.desc(), Alert.id.desc())
-    for row in db.session.execute(stmt.execution_options(yield_per=EXPORT_CHUNK)):
-        yield _line(row)
+    return map(_line, streamed_rows(stmt, EXPORT_CHUNK))

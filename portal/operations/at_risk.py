@@ -26,6 +26,7 @@ from portal.attendance.terms import terms_in_progress
 from portal.extensions import db
 from portal.models import Alert, AlertCase, Course, Student, Term, User
 from portal.operations.browse import DEFAULT_PER_PAGE, InvalidQuery, PageOf
+from portal.operations.csv_export import streamed_rows
 
 EXPORT_CHUNK = 1000
 
@@ -158,7 +159,6 @@ def at_risk_page(
 
 
 def at_risk_lines(course: str | None = None, unhandled: bool = False) -> Iterator[AtRiskLine]:
-    """Yield every at-risk line in the page's order, read in chunks of ``EXPORT_CHUNK`` rows."""
+    """Return an iterator over every at-risk line in the page's order, read ``EXPORT_CHUNK`` rows at a time."""
     _, stmt = _statement(course, unhandled)
-    for row in db.session.execute(stmt.execution_options(yield_per=EXPORT_CHUNK)):
-        yield _line(row)
+    return map(_line, streamed_rows(stmt, EXPORT_CHUNK))

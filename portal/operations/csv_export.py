@@ -11,7 +11,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from portal.clock import iso_utc
+from portal.extensions import db
 
 BOM = "\ufeff"
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
@@ -44,6 +47,22 @@ class LocalTimes:
 def utc(moment: datetime | None) -> str:
     """A naive UTC time as ISO 8601 with ``Z``; '' when absent."""
     return iso_utc(moment) or ""
+
+
+def streamed_rows(statement, chunk: int) -> Iterator:
+    """Return an iterator over ``statement``'s rows, fetched ``chunk`` at a time when first read.
+
+    The file is sent after the view has returned and its request and app contexts have
+    ended, so the rows are read in a session of their own on the engine taken now; the
+    statement (and anything it needed from the app, like today's terms) is built now too.
+    """
+    engine = db.engine
+
+    def rows():
+        with Session(engine) as session:
+            yield from session.execute(statement.execution_options(yield_per=chunk))
+
+    return rows()
 
 
 def csv_chunks(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[str]:
