@@ -4,6 +4,8 @@ the pages' filters, formula cells defused, bad filters refused with the paramete
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import date, datetime, timedelta
 
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from portal.alerts import cases
 from portal.alerts.scan import run_threshold_check
 from portal.extensions import db
-from portal.models import Alert, Course, Student, Term
+from portal.models import Alert, Course, Student, Term, User
 from portal.operations.at_risk import at_risk_page
 from tests import factories
 from tests.test_job_status_reads import PASSWORD
@@ -48,7 +50,9 @@ def university(names: dict[str, str] | None = None) -> dict[str, Alert]:
 
 
 def sign_in(application):
-    factories.user("boss", "admin", PASSWORD)
+    """A test client signed in as the admin ``boss`` (created on first use)."""
+    if db.session.scalar(select(User).where(User.username == "boss")) is None:
+        factories.user("boss", "admin", PASSWORD)
     client = application.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
@@ -59,9 +63,6 @@ def sign_in(application):
 def csv_rows(response) -> list[list[str]]:
     body = response.get_data().decode("utf-8")
     assert body.startswith("\ufeff"), "no byte-order mark: Excel would misread Dari names"
-    import csv
-    import io
-
     return list(csv.reader(io.StringIO(body[1:])))
 
 
@@ -186,16 +187,8 @@ def test_the_at_risk_csv_has_the_header_and_exact_lines_of_the_page(any_app):
             "new",
         ],
     ]
-    unhandled = csv_rows(sign_in_again(any_app).get("/at-risk.csv?unhandled=1"))
+    unhandled = csv_rows(sign_in(any_app).get("/at-risk.csv?unhandled=1"))
     assert [row[0] for row in unhandled[1:]] == ["S3"]
-
-
-def sign_in_again(application):
-    client = application.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    client.post("/login", data={"username": "boss", "password": PASSWORD, "csrf_token": token})
-    return client
 
 
 def test_the_alerts_csv_applies_the_filters_and_writes_local_times(any_app):
