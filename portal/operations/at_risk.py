@@ -82,7 +82,9 @@ def _lines(course: str | None, unhandled: bool):
         .group_by(Alert.student_id, Alert.course_id, Alert.term_id)
     )
     if course:
-        stmt = stmt.join(Course, Course.id == Alert.course_id).where(Course.code == course)
+        # The course's id as a value, not a join: the scan of its open alerts is then a range
+        # of the partial index on open alerts (course_id, term_id), the count index-only.
+        stmt = stmt.where(Alert.course_id == select(Course.id).where(Course.code == course).scalar_subquery())
     if unhandled:
         open_mahroom = and_(Alert.kind == "mahroom", AlertCase.handled_at.is_(None))
         stmt = stmt.outerjoin(AlertCase, AlertCase.alert_id == Alert.id).having(
