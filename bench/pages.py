@@ -298,7 +298,9 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=250000, help="4 deliveries each")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--skip-data", action="store_true", help="reuse the data of a previous run")
-    parser.add_argument("--only", default="", help="run only the endpoints whose label contains this text")
+    parser.add_argument(
+        "--only", default="", help="comma-separated texts: run only the endpoints whose label contains one"
+    )
     args = parser.parse_args()
     script = Path(tempfile.mkdtemp(prefix="bench-wrk-")) / "report.lua"
     script.write_text(LUA)
@@ -331,7 +333,8 @@ def main() -> None:
                 )
             )
             rows = []
-            targets = [target for target in targets if args.only in target[0]]
+            wanted = [text for text in args.only.split(",") if text] or [""]
+            targets = [target for target in targets if any(text in target[0] for text in wanted)]
             for label, url, headers in targets:
                 results, loads = [], []
                 for _ in range(args.runs):

@@ -94,20 +94,34 @@ def _lines(course: str | None, unhandled: bool):
 
 
 def _statement(course: str | None, unhandled: bool):
+    # Columns, not ORM entities: building two objects a row cost more than the query itself
+    # (13 ms of the busiest course's 26 ms export).
     lines = _lines(course, unhandled)
     main, tasdiq, assignee = aliased(Alert), aliased(Alert), aliased(User)
     main_id = func.coalesce(lines.c.mahroom_id, lines.c.warning_id, lines.c.tasdiq_id)
     stmt = (
         select(
-            main,
+            main.student_id,
+            main.course_id,
             Student.student_number,
-            Student.name,
-            Course.code,
-            Term.code,
+            Student.name.label("student_name"),
+            Course.code.label("course_code"),
+            Term.code.label("term_code"),
+            main.id.label("alert_id"),
+            main.kind,
+            main.rate,
+            main.threshold,
+            main.held_hours,
+            main.absent_hours,
+            main.excused_hours,
+            main.opened_at,
             lines.c.warning_id,
-            tasdiq.opened_at,
-            AlertCase,
-            assignee.username,
+            tasdiq.opened_at.label("tasdiq_since"),
+            AlertCase.alert_id.label("case_id"),
+            AlertCase.acknowledged_at,
+            AlertCase.handled_at,
+            AlertCase.outcome,
+            assignee.username.label("assignee"),
         )
         .select_from(lines)
         .join(main, main.id == main_id)
@@ -123,29 +137,27 @@ def _statement(course: str | None, unhandled: bool):
 
 
 def _line(row) -> AtRiskLine:
-    alert, number, name, code, term, warning_id, tasdiq_since, alert_case, assignee = row
-    view = CaseView(alert.id)
-    if alert_case is not None:
-        handled = alert_case.handled_at is not None
-        view.state = state_of(handled, assignee, alert_case.acknowledged_at is not None)
-        view.assignee, view.outcome = assignee, alert_case.outcome
+    view = CaseView(row.alert_id)
+    if row.case_id is not None:
+        view.state = state_of(row.handled_at is not None, row.assignee, row.acknowledged_at is not None)
+        view.assignee, view.outcome = row.assignee, row.outcome
     return AtRiskLine(
-        alert.student_id,
-        alert.course_id,
-        number,
-        name,
-        code,
-        term,
-        alert.id,
-        alert.kind,
-        alert.rate,
-        alert.threshold,
-        alert.held_hours,
-        alert.absent_hours,
-        alert.excused_hours,
-        alert.opened_at,
-        alert.kind == "mahroom" and warning_id is not None,
-        tasdiq_since,
+        row.student_id,
+        row.course_id,
+        row.student_number,
+        row.student_name,
+        row.course_code,
+        row.term_code,
+        row.alert_id,
+        row.kind,
+        row.rate,
+        row.threshold,
+        row.held_hours,
+        row.absent_hours,
+        row.excused_hours,
+        row.opened_at,
+        row.kind == "mahroom" and row.warning_id is not None,
+        row.tasdiq_since,
         view,
     )
 
