@@ -42,11 +42,16 @@ class CaseView:
     @property
     def status_text(self) -> str:
         """The state in English, as the CSV exports write it (``assigned to amina``)."""
-        if self.state == "handled":
-            return f"handled: {self.outcome}"
-        if self.state == "assigned":
-            return f"assigned to {self.assignee}"
-        return self.state
+        return status_text(self.state, self.assignee, self.outcome)
+
+
+def status_text(state: str, assignee: str | None, outcome: str | None) -> str:
+    """A case's state in English: ``new``, ``acknowledged``, ``assigned to amina``, ``handled: contacted``."""
+    if state == "handled":
+        return f"handled: {outcome}"
+    if state == "assigned":
+        return f"assigned to {assignee}"
+    return state
 
 
 def state_of(handled: bool, assignee: str | None, acknowledged: bool) -> str:

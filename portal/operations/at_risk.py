@@ -172,7 +172,8 @@ def at_risk_page(
     return PageOf([_line(row) for row in rows], total or 0, page, per_page)
 
 
-def at_risk_lines(course: str | None = None, unhandled: bool = False) -> Iterator[AtRiskLine]:
-    """Return an iterator over every at-risk line in the page's order, read ``EXPORT_CHUNK`` rows at a time."""
+def at_risk_rows(course: str | None = None, unhandled: bool = False) -> Iterator:
+    """Return an iterator over every at-risk line's row (the columns of ``_statement``) in the
+    page's order, read ``EXPORT_CHUNK`` rows at a time: the CSV export writes them as they come."""
     _, stmt = _statement(course, unhandled)
-    return map(_line, streamed_rows(stmt, EXPORT_CHUNK))
+    return streamed_rows(stmt, EXPORT_CHUNK)

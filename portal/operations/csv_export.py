@@ -37,11 +37,16 @@ class LocalTimes:
     def __init__(self, zone: str):
         self.zone = zone
         self._tz = ZoneInfo(zone)
+        # A scan opens a batch's alerts at one time: most rows repeat a time already formatted.
+        self._seen: dict[datetime, str] = {}
 
     def __call__(self, moment: datetime | None) -> str:
         if moment is None:
             return ""
-        return f"{moment.replace(tzinfo=UTC).astimezone(self._tz):%Y-%m-%d %H:%M:%S}"
+        text = self._seen.get(moment)
+        if text is None:
+            text = self._seen[moment] = f"{moment.replace(tzinfo=UTC).astimezone(self._tz):%Y-%m-%d %H:%M:%S}"
+        return text
 
 
 def utc(moment: datetime | None) -> str:

@@ -11,14 +11,41 @@ from typing import Any
 
 from flask import current_app
 
+from portal.alerts.case_views import state_of, status_text
 from portal.attendance.terms import university_today
 from portal.operations.alert_list import alert_lines
-from portal.operations.at_risk import at_risk_lines
+from portal.operations.at_risk import at_risk_rows
 from portal.operations.csv_export import LocalTimes, attachment_name, csv_chunks, utc
 
 
 def _zone() -> LocalTimes:
     return LocalTimes(current_app.config.get("UNIVERSITY_TIMEZONE", "UTC"))
+
+
+def _at_risk_row(row, local: LocalTimes) -> list:
+    # Straight from the query's row (no AtRiskLine per row: the export is the longest list).
+    if row.case_id is None:
+        case = "new"
+    else:
+        state = state_of(row.handled_at is not None, row.assignee, row.acknowledged_at is not None)
+        case = status_text(state, row.assignee, row.outcome)
+    return [
+        row.student_number,
+        row.student_name,
+        row.course_code,
+        row.term_code,
+        row.kind,
+        row.alert_id,
+        "certificate due" if row.tasdiq_since else "",
+        row.rate,
+        row.threshold,
+        row.held_hours,
+        row.absent_hours,
+        row.excused_hours,
+        utc(row.opened_at),
+        local(row.opened_at),
+        case,
+    ]
 
 
 def at_risk_csv(course: str | None = None, unhandled: bool = False) -> tuple[str, Iterator[str]]:
@@ -41,26 +68,7 @@ def at_risk_csv(course: str | None = None, unhandled: bool = False) -> tuple[str
         f"opened_at_local ({local.zone})",
         "case",
     ]
-    rows = (
-        [
-            line.student_number,
-            line.student_name,
-            line.course_code,
-            line.term_code,
-            line.kind,
-            line.alert_id,
-            "certificate due" if line.tasdiq_since else "",
-            line.rate,
-            line.threshold,
-            line.held_hours,
-            line.absent_hours,
-            line.excused_hours,
-            utc(line.opened_at),
-            local(line.opened_at),
-            line.case.status_text,
-        ]
-        for line in at_risk_lines(course, unhandled)
-    )
+    rows = (_at_risk_row(row, local) for row in at_risk_rows(course, unhandled))
     name = attachment_name("at-risk", university_today(), course, "unhandled" if unhandled else None)
     return name, csv_chunks(header, rows)
 
