@@ -95,7 +95,8 @@ def _lines(course: str | None, unhandled: bool):
 
 def _statement(course: str | None, unhandled: bool):
     # Columns, not ORM entities: building two objects a row cost more than the query itself
-    # (13 ms of the busiest course's 26 ms export).
+    # (13 ms of the busiest course's 26 ms export). portal/operations/exports.py unpacks them
+    # in this order (tests/test_exports.py checks every column of the file).
     lines = _lines(course, unhandled)
     main, tasdiq, assignee = aliased(Alert), aliased(Alert), aliased(User)
     main_id = func.coalesce(lines.c.mahroom_id, lines.c.warning_id, lines.c.tasdiq_id)

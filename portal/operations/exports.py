@@ -23,29 +23,17 @@ def _zone() -> LocalTimes:
 
 
 def _at_risk_row(row, local: LocalTimes) -> list:
-    # Straight from the query's row (no AtRiskLine per row: the export is the longest list).
-    if row.case_id is None:
+    # Straight from the query's row, unpacked as a tuple (no AtRiskLine per row, no attribute
+    # lookups by name: the export is the longest list the pages produce).
+    (_, _, number, name, course, term, alert_id, kind, rate, threshold, held, absent, excused, opened_at) = row[:14]
+    (_, tasdiq_since, case_id, acknowledged_at, handled_at, outcome, assignee) = row[14:]
+    if case_id is None:
         case = "new"
     else:
-        state = state_of(row.handled_at is not None, row.assignee, row.acknowledged_at is not None)
-        case = status_text(state, row.assignee, row.outcome)
-    return [
-        row.student_number,
-        row.student_name,
-        row.course_code,
-        row.term_code,
-        row.kind,
-        row.alert_id,
-        "certificate due" if row.tasdiq_since else "",
-        row.rate,
-        row.threshold,
-        row.held_hours,
-        row.absent_hours,
-        row.excused_hours,
-        utc(row.opened_at),
-        local(row.opened_at),
-        case,
-    ]
+        case = status_text(state_of(handled_at is not None, assignee, acknowledged_at is not None), assignee, outcome)
+    due = "certificate due" if tasdiq_since else ""
+    when = (utc(opened_at), local(opened_at))
+    return [number, name, course, term, kind, alert_id, due, rate, threshold, held, absent, excused, *when, case]
 
 
 def at_risk_csv(course: str | None = None, unhandled: bool = False) -> tuple[str, Iterator[str]]:
