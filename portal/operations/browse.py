@@ -302,11 +302,17 @@ def at_risk_students(course_code: str, page: int = 1, per_page: int = DEFAULT_PE
 
 def courses_with_open_alerts() -> list[dict[str, Any]]:
     """Return ``{code, title, open, mahroom, warning, tasdiq}`` for every course with an open alert."""
-    rows = db.session.execute(
-        select(Course.code, Course.title, Alert.kind, func.count(Alert.id))
-        .join(Alert, Alert.course_id == Course.id)
+    # Counted from the partial index on open alerts alone (course_id and kind are in it), then
+    # named: grouping the joined rows by code and title read every open alert's course row.
+    counts = (
+        select(Alert.course_id, Alert.kind, func.count().label("n"))
         .where(Alert.status == "open")
-        .group_by(Course.code, Course.title, Alert.kind)
+        .group_by(Alert.course_id, Alert.kind)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Course.code, Course.title, counts.c.kind, counts.c.n)
+        .join(counts, counts.c.course_id == Course.id)
         .order_by(Course.code)
     )
     courses: dict[str, dict[str, Any]] = {}
