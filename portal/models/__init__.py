@@ -3,6 +3,7 @@
 from portal.models.alerts import Alert, Delivery, InboxMessage, Notification
 from portal.models.audit import AuditLog, AuditLogArchive
 from portal.models.auth import ApiToken, User
+from portal.models.imports import ImportUpload
 from portal.models.jobs import JobRun, JobState
 from portal.models.letters import LetterTemplate
 from portal.models.people import AttendanceRecord, Course, Enrollment, Student
@@ -17,6 +18,7 @@ __all__ = [
     "Course",
     "Delivery",
     "Enrollment",
+    "ImportUpload",
     "InboxMessage",
     "JobRun",
     "JobState",
