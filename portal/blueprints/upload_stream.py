@@ -14,8 +14,10 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
-# The form's other fields (kind, the CSRF token, the checkbox) are a few bytes each.
-MAX_FIELD_BYTES = 64 * 1024
+# The form's other fields (kind, the CSRF token, the checkbox) are a few bytes each. Werkzeug
+# also applies this to its parse buffer, which holds up to two reads (64 KiB each) of a file
+# part: a limit of 64 KiB refused files of a few MB, hence 1 MiB (Flask's own default: 500 KB).
+MAX_FIELD_BYTES = 1024 * 1024
 
 
 def stream_form_to(folder: str, limit: int) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage], list[str]]:
