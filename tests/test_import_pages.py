@@ -259,3 +259,34 @@ def test_a_20_mb_upload_is_streamed_to_disk_not_held_in_memory(app, client, sign
     row = _only_import()
     assert os.path.getsize(row.stored_path) == source.stat().st_size == row.size_bytes
     assert peak < 4 * 1024 * 1024, f"peak {peak:,} bytes for a {row.size_bytes:,}-byte upload"
+
+
+def test_attendance_written_in_json_documents_on_both_databases_updates_on_reimport(any_app):
+    """write_records' upsert (one JSON document per 10,000 records on PostgreSQL): a second
+    import of the same (student, course, date, slot) updates it, and the totals stay exact."""
+    from decimal import Decimal
+
+    from portal.models import Enrollment
+
+    factories.student("S1")
+    factories.course("CS101")
+    db.session.commit()
+    first = HEADER + "S1,CS101,2026-10-01,1,2,present\nS1,CS101,2026-10-08,1,1.5,absent\n"
+    assert importing.import_csv("attendance", io.BytesIO(first.encode())).rows_written == 2
+    again = HEADER + "S1,CS101,2026-10-08,1,1.5,sick\nS1,CS101,2026-10-15,1,0.25,absent\n"
+    assert importing.import_csv("attendance", io.BytesIO(again.encode())).rows_written == 2
+    db.session.expire_all()
+    statuses = db.session.execute(
+        select(AttendanceRecord.date, AttendanceRecord.status).order_by(AttendanceRecord.date)
+    ).all()
+    assert [(str(d), s) for d, s in statuses] == [
+        ("2026-10-01", "present"),
+        ("2026-10-08", "sick"),
+        ("2026-10-15", "absent"),
+    ]
+    enrollment = db.session.execute(select(Enrollment)).scalar_one()
+    assert (enrollment.held_hours, enrollment.absent_hours, enrollment.excused_hours) == (
+        Decimal("3.75"),
+        Decimal("0.25"),
+        Decimal("1.50"),
+    )
