@@ -141,7 +141,7 @@ def run_once(url: str, csv: Path, rows: int) -> list:
 
             wait_until(lambda: _up(PORT), 60, 0.2, "gunicorn up")
             cookie = session_cookie(f"http://127.0.0.1:{PORT}")
-            with rq_workers(env, ["urgent"], count=1) as procs:
+            with rq_workers(env, ["maintenance"], count=1) as procs:
                 sampler.watch(procs[0].pid, "worker")
                 sampler.start()
                 started = time.monotonic()

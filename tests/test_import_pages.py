@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from portal.attendance import importing, upload_jobs
 from portal.extensions import db
 from portal.models import AttendanceRecord, AuditLog, ImportUpload
-from portal.queues import URGENT, get_queue
+from portal.queues import MAINTENANCE, get_queue, get_redis
 from tests import factories
 from tests.test_pages import PASSWORD, _token
 
@@ -85,9 +85,9 @@ def test_an_upload_is_queued_then_the_job_writes_every_row_and_the_page_says_so(
         len(HEADER + GOOD),
     )
     assert os.path.getsize(row.stored_path) == row.size_bytes  # the whole upload, on disk
-    assert get_queue(URGENT).job_ids == [f"import-{row.id}"]
+    assert get_queue(MAINTENANCE).job_ids == [f"import-{row.id}"]
     run_jobs()
-    assert get_queue(URGENT).count == 0
+    assert get_queue(MAINTENANCE).count == 0
     row = _only_import()
     assert (row.status, row.rows_read, row.rows_written, row.rows_invalid, row.report) == ("done", 8, 8, 0, None)
     assert _records() == 8
@@ -159,7 +159,7 @@ def test_a_file_refused_at_once_queues_nothing_and_is_deleted(app, signed_in, pe
     assert page.status_code == 400
     assert reason in page.get_data(as_text=True)
     assert db.session.execute(select(func.count()).select_from(ImportUpload)).scalar_one() == 0
-    assert get_queue(URGENT).count == 0
+    assert get_queue(MAINTENANCE).count == 0
     assert _uploads(app) == []
     refusal = db.session.execute(select(AuditLog).where(AuditLog.action == "import.upload")).scalar_one()
     assert refusal.outcome == "refused" and refusal.details["filename"] == "week.csv"
@@ -290,3 +290,16 @@ def test_attendance_written_in_json_documents_on_both_databases_updates_on_reimp
         Decimal("0.25"),
         Decimal("1.50"),
     )
+
+
+def test_an_import_whose_job_redis_lost_is_marked_failed_when_its_page_is_read(app, client, signed_in, people):
+    post = signed_in("admin")
+    _upload(post, HEADER + GOOD)
+    row = _only_import()
+    get_redis().flushall()  # Redis restarted: the queued job is gone, the row still says queued
+    page = client.get(f"/imports/{row.id}").get_data(as_text=True)
+    assert 'data-status="failed"' in page
+    assert "the import job is no longer in Redis (lost before it finished); nothing was written" in page
+    row = _only_import()
+    assert row.status == "failed" and row.finished_at is not None
+    assert _uploads(app) == []
