@@ -125,7 +125,7 @@ def wait_done(url: str, import_id: int, timeout: float = 600) -> dict:
 
 def run_once(url: str, csv: Path, rows: int) -> list:
     fresh_database(url)
-    with private_redis() as redis_url:
+    with private_redis(int(os.environ.get("BENCH_IMPORTS_REDIS_PORT", "6397"))) as redis_url:
         env = bench_env(url, redis_url, UPLOAD_FOLDER=tempfile.mkdtemp(prefix="bench-uploads-"))
         credentials(make_app())
         server = subprocess.Popen(

@@ -303,3 +303,21 @@ def test_an_import_whose_job_redis_lost_is_marked_failed_when_its_page_is_read(a
     row = _only_import()
     assert row.status == "failed" and row.finished_at is not None
     assert _uploads(app) == []
+
+
+def test_rows_checked_ahead_in_a_thread_come_in_order_raise_here_and_stop_with_the_consumer():
+    import threading
+
+    assert list(importing._prefetched(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise importing.ImportFileError("line 3: not UTF-8 text (byte 0xFF)")
+
+    with pytest.raises(importing.ImportFileError, match="line 3"):
+        list(importing._prefetched(broken()))
+
+    endless = importing._prefetched(iter(range(10**9)), depth=2)
+    assert next(endless) == 0
+    endless.close()  # the writer failed: the checking thread must end, not fill memory
+    assert not [t for t in threading.enumerate() if t.name == "import-checks"]
