@@ -57,7 +57,7 @@ def _received() -> tuple[uploads.Upload | None, dict]:
     the form's values. Files other than the ``file`` field are deleted."""
     form, files, paths = stream_form_to(uploads.upload_folder(), current_app.config["IMPORT_MAX_BYTES"])
     try:
-        validate_csrf(form.get("csrf_token"))
+        validate_csrf(form.get("csrf_token") or request.headers.get("X-CSRFToken"))
     except ValidationError as exc:
         remove_all(paths)
         raise CSRFError(exc.args[0]) from None
