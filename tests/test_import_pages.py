@@ -196,17 +196,19 @@ def test_progress_is_on_the_page_while_the_import_transaction_is_open(app, clien
     post = signed_in("admin")
     _upload(post, HEADER + GOOD)
     row = _only_import()
-    seen = []
+    seen, statuses = [], []
 
     def look(result):
         fragment = client.get(f"/imports/{row.id}/live").get_data(as_text=True)
         seen.append(re.search(r"data-progress>([^<]*)<", fragment).group(1).strip())
+        statuses.append(re.search(r'data-status="([a-z]+)"', fragment).group(1))
 
     upload_jobs.run_import(row.id, on_progress=look)
     assert seen[:2] == [
         "3 of about 8 rows checked, 3 written (not yet committed), 0 invalid.",
         "6 of about 8 rows checked, 6 written (not yet committed), 0 invalid.",
     ]
+    assert statuses[:2] == ["writing", "writing"]
     assert upload_jobs.read_progress(row.id) == {
         "status": "done",
         "rows_total": 8,
