@@ -323,3 +323,18 @@ def test_rows_checked_ahead_in_a_thread_come_in_order_raise_here_and_stop_with_t
     assert next(endless) == 0
     endless.close()  # the writer failed: the checking thread must end, not fill memory
     assert not [t for t in threading.enumerate() if t.name == "import-checks"]
+
+
+def test_terms_are_imported_whole_and_skip_invalid_is_refused_for_them(app, client, signed_in, run_jobs):
+    post = signed_in("admin")
+    terms = "code,name,starts_on,ends_on\n1405-1,Autumn 1405,2026-09-01,2027-01-31\n"
+    refused = _upload(post, terms, kind="terms", name="terms.csv", skip=True)
+    assert refused.status_code == 400
+    assert "&#39;Skip invalid rows&#39; does not apply to terms" in refused.get_data(as_text=True)
+    assert _uploads(app) == []
+    _upload(post, terms, kind="terms", name="terms.csv")
+    run_jobs()
+    row = _only_import()
+    assert (row.status, row.rows_read, row.rows_written, row.rows_invalid) == ("done", 1, 1, 0)
+    report = client.get(f"/imports/{row.id}/report.txt").get_data(as_text=True)
+    assert report == "terms.csv: imported 1 terms row(s).\n"
