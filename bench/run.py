@@ -66,6 +66,8 @@ def main() -> None:
         [python, "bench/pages.py", "--database-url", url, "--runs", RUNS],
         # its own database (1M inbox messages, generated once), whatever BENCH_STUDENTS is
         [python, "bench/inbox.py", "--database-url", f"{SERVER}/attendance_bench_inbox", "--runs", RUNS],
+        # its own database too, dropped and created again by every run (1M attendance rows uploaded)
+        [python, "bench/imports.py", "--database-url", f"{SERVER}/attendance_bench_imports", "--runs", RUNS],
     ):
         subprocess.run(command, cwd=ROOT, check=True)
 

@@ -204,6 +204,15 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def _upload_settings(env: Mapping[str, str], instance: Path) -> dict[str, Any]:
+    """CSV uploads at /imports/ (that route alone may take IMPORT_MAX_BYTES): streamed to
+    UPLOAD_FOLDER, never held in memory."""
+    return {
+        "IMPORT_MAX_BYTES": _int(env, "IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1024),
+        "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or str((instance / "uploads").resolve()),
+    }
+
+
 def load_config(env: Mapping[str, str] | None = None, instance_path: str | None = None) -> dict[str, Any]:
     """Return the Flask config built from ``env`` (default: ``os.environ``).
 
@@ -243,6 +252,7 @@ def load_config(env: Mapping[str, str] | None = None, instance_path: str | None 
         "AUDIT_ARCHIVE_CHUNK": _int(env, "AUDIT_ARCHIVE_CHUNK", 1000, minimum=1),
         "DELIVERY_TIMEOUT_SECONDS": _int(env, "DELIVERY_TIMEOUT_SECONDS", 10, minimum=1),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 5 * 1024 * 1024, minimum=1024),
+        **_upload_settings(env, instance),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", not development),

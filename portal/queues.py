@@ -60,18 +60,10 @@ SCAN_BATCH = "workers.thresholds.scan_batch"
 CHECK_PAIRS = "workers.thresholds.check_pairs"
 NOTIFY_ALERTS = "workers.deliveries.notify"
 DELIVER = "workers.deliveries.deliver"
-JOB_FUNCTIONS = (
-    PERIODIC_DISPATCHER,
-    RUN_THRESHOLD_MONITOR,
-    RUN_RETRY_PROCESSOR,
-    RUN_CACHE_REFRESH,
-    RUN_COURSE_STATS_REFRESH,
-    RUN_AUDIT_ARCHIVAL,
-    SCAN_BATCH,
-    CHECK_PAIRS,
-    NOTIFY_ALERTS,
-    DELIVER,
-)
+RUN_IMPORT = "workers.imports.run_import"
+JOB_FUNCTIONS = (PERIODIC_DISPATCHER, RUN_THRESHOLD_MONITOR, RUN_RETRY_PROCESSOR, RUN_CACHE_REFRESH)
+JOB_FUNCTIONS += (RUN_COURSE_STATS_REFRESH, RUN_AUDIT_ARCHIVAL, SCAN_BATCH, CHECK_PAIRS)
+JOB_FUNCTIONS += (NOTIFY_ALERTS, DELIVER, RUN_IMPORT)
 
 # RQ job ids: each format is built here and matched here, nowhere else.
 DELIVERY_RETRY_PREFIX = "delivery-retry-"
@@ -95,6 +87,11 @@ def scan_batch_job_id(run_id: int, batch_no: int) -> str:
 def scan_fanout_job_id(run_id: int, batch_no: int) -> str:
     """The RQ job id of the fan-out job that notifies what batch ``batch_no`` of run ``run_id`` opened."""
     return f"notify-{run_id}-{batch_no}"
+
+
+def import_job_id(import_id: int) -> str:
+    """The RQ job id of the import of uploaded file ``import_id`` (one job per upload)."""
+    return f"import-{import_id}"
 
 
 def delivery_retry_job_id(delivery_id: int, attempt: int) -> str:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -163,28 +165,87 @@ def _check_and_write(
     progress: Callable[[ImportResult], None] | None,
 ) -> None:
     """Check every row and write the good ones in chunks (uncommitted); once a row is bad
-    and ``skip_invalid`` is off, later chunks are only checked."""
+    and ``skip_invalid`` is off, later chunks are only checked.
+
+    The rows are read and checked a few chunks ahead in a thread of their own (pure Python,
+    no database) while this thread writes: the database's time and the checks' overlap.
+    Each chunk's counts and errors are added here, in file order, before it is written, so
+    what is written and reported is what a single thread would do.
+    """
     kind = result.kind
     checker = RowChecker(kind, latest=saving.latest_allowed_date() if kind == "attendance" else None)
     writer = {"students": _write_students, "courses": _write_courses, "attendance": _write_attendance}[kind]
     session = db.session
+    for chunk, errors, read, full in _prefetched(_checked_chunks(stream, kind, checker)):
+        result.rows_read += read
+        result.errors.extend(errors)
+        writer(session, chunk, result, write=skip_invalid or not result.errors)
+        if full and progress:
+            progress(result)
+
+
+def _checked_chunks(stream: IO[bytes], kind: str, checker: RowChecker) -> Iterator[tuple[list, list, int, bool]]:
+    """Yield ``(good rows, bad rows' errors, rows read, full)`` per CHUNK_ROWS good rows, and
+    the rest last (``full`` False)."""
     chunk: list[tuple[int, object]] = []
+    errors: list[RowError] = []
+    read = 0
     for line, row in _rows(stream, REQUIRED_COLUMNS[kind]):
-        result.rows_read += 1
+        read += 1
         if "__extra__" in row:
-            result.errors.append(RowError(line, ["more fields than the header has columns"]))
+            errors.append(RowError(line, ["more fields than the header has columns"]))
             continue
         value, reasons = checker.check(row, line)
         if reasons:
-            result.errors.append(RowError(line, reasons))
+            errors.append(RowError(line, reasons))
             continue
         chunk.append((line, value))
         if len(chunk) >= CHUNK_ROWS:
-            writer(session, chunk, result, write=skip_invalid or not result.errors)
-            chunk = []
-            if progress:
-                progress(result)
-    writer(session, chunk, result, write=skip_invalid or not result.errors)
+            yield chunk, errors, read, True
+            chunk, errors, read = [], [], 0
+    yield chunk, errors, read, False
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator, depth: int = 3) -> Iterator:
+    """Yield what ``items`` yields, computed up to ``depth`` items ahead in a thread; its
+    exception is raised here. Stopping early (an exception while writing) stops the thread."""
+    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread, raised there
+            put((_DONE, exc))
+
+    thread = threading.Thread(target=produce, name="import-checks", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = ahead.get()
+            if item is _DONE:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _write_students(session, chunk, result: ImportResult, *, write: bool) -> None:

@@ -12,6 +12,7 @@ from portal.blueprints.attendance_api import bp as attendance_api
 from portal.blueprints.browse_pages import bp as browse_pages
 from portal.blueprints.case_pages import bp as case_pages
 from portal.blueprints.dashboard import bp as dashboard
+from portal.blueprints.import_pages import bp as import_pages
 from portal.blueprints.letter_pages import bp as letter_pages
 from portal.blueprints.openapi import bp as openapi
 from portal.blueprints.ops import bp as ops
@@ -48,6 +49,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(student_pages)
     app.register_blueprint(case_pages)
     app.register_blueprint(account_pages)
+    app.register_blueprint(import_pages)
     register_template_helpers(app)
     _register_csrf_error(app)
     app.after_request(_security_headers)

@@ -4,6 +4,7 @@ from portal.models.alerts import Alert, Delivery, InboxMessage, Notification
 from portal.models.audit import AuditLog, AuditLogArchive
 from portal.models.auth import ApiToken, SignInFailure, User
 from portal.models.cases import AlertCase, AlertNote
+from portal.models.imports import ImportUpload
 from portal.models.jobs import JobRun, JobState
 from portal.models.letters import LetterTemplate
 from portal.models.people import AttendanceRecord, Course, Enrollment, Student
@@ -20,6 +21,7 @@ __all__ = [
     "Course",
     "Delivery",
     "Enrollment",
+    "ImportUpload",
     "InboxMessage",
     "JobRun",
     "JobState",

@@ -20,7 +20,7 @@ from decimal import Decimal
 from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
-from portal.storage.upsert import dialect_insert
+from portal.storage.upsert import dialect_insert, upsert
 
 CHUNK = 10000
 
@@ -57,6 +57,25 @@ def insert_rows(
         if returning:
             found.extend(result.all())
     return found
+
+
+def upsert_rows(
+    session: Session, table: Table, rows: Sequence[dict], keys: Sequence[str], update_columns: Sequence[str]
+) -> None:
+    """Insert ``rows``; where ``keys`` already exist, update ``update_columns`` instead (one
+    JSON parameter per CHUNK rows on PostgreSQL; ``upsert`` elsewhere). No two rows may share
+    their ``keys`` within a chunk (PostgreSQL refuses to update a row twice in one statement)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        upsert(session, table, rows, keys, update_columns)
+        return
+    sql = _recordset_insert_sql(session, table, list(rows[0]), (), None, None)
+    sets = ", ".join(f"{name} = EXCLUDED.{name}" for name in update_columns)
+    sql = text(f"{sql.text} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}")
+    for start in range(0, len(rows), CHUNK):
+        document = json.dumps(rows[start : start + CHUNK], default=_json_scalar, separators=(",", ":"))
+        session.execute(sql, {"rows": document})
 
 
 def _json_scalar(value):
