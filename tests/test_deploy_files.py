@@ -62,6 +62,17 @@ def test_compose_redis_keeps_an_append_only_file_and_two_workers_run():
         assert env["REDIS_URL"] == "redis://redis:6379/0" and env["DATABASE_URL"].startswith("postgresql://")
 
 
+def test_web_and_the_workers_share_the_uploads_volume_at_the_default_upload_folder():
+    """An upload written by web is read by whichever worker imports it (another container)."""
+    services = compose()["services"]
+    assert "uploads" in compose()["volumes"]
+    for process in ("web", "worker"):
+        assert "uploads:/app/instance/uploads" in services[process]["volumes"]
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "mkdir -p instance/uploads && chown -R attendance instance" in dockerfile
+    assert "-D messages" in dockerfile  # the pages' own catalogs (Dari), not only the letters'
+
+
 def unit_exec_start(filename: str) -> list[str]:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str
