@@ -114,7 +114,8 @@ def _weekly(weekday: str, times: list, local_text: str, utc_text: str, city: str
         return None
     names = _weekday_names(_)
     utc_days = sorted({d % 7 for d in days})
-    local_days = sorted({(d + shifts.pop()) % 7 for d in utc_days})
+    shift = next(iter(shifts))
+    local_days = sorted({(d + shift) % 7 for d in utc_days})
     utc_names = ", ".join(names[d] for d in utc_days)
     if same_zone:
         return _("Every %(days)s at %(utc)s UTC", days=utc_names, utc=utc_text)
