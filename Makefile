@@ -29,7 +29,7 @@ catalogs-extract: $(BIN)/.installed
 	$(BIN)/pybabel extract --no-default-keywords -k _p:1c,2 --no-location --omit-header -o portal/translations/letters.pot portal/domain/letters.py
 catalogs-update: catalogs-extract
 	$(BIN)/pybabel update -i portal/translations/letters.pot -d portal/translations -D letters --width 100
-	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations -D messages -l fa --width 100
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations -D messages -l fa --no-fuzzy-matching --width 100
 
 ## make messages-extract: the pages' words (templates and portal/**.py, see babel.cfg) -> messages.pot;
 ## then `make catalogs-update` merges them into fa/messages.po: fill every new empty msgstr

@@ -119,7 +119,7 @@ def test_the_dari_catalog_translates_every_marked_string(tmp_path):
     translated = {
         (m.id if isinstance(m.id, str) else m.id[0])
         for m in catalog
-        if m.id and all(m.string if isinstance(m.string, tuple) else [m.string])
+        if m.id and "fuzzy" not in m.flags and all(m.string if isinstance(m.string, tuple) else [m.string])
     }
     assert len(marked) > 300
     assert sorted(marked - translated) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user, login_user
 
 from portal import accounts
@@ -27,6 +28,11 @@ FIELD_LABELS = {
     "--name": "Name",
     "--user": "User",
 }
+# A refused change, said whole (the id and the reason are filled in when it is flashed).
+REFUSED_ROLE = lazy_gettext("Changing the role of user %(id)d was refused: %(problem)s")
+REFUSED_DISABLE = lazy_gettext("Disabling user %(id)d was refused: %(problem)s")
+REFUSED_ENABLE = lazy_gettext("Enabling user %(id)d was refused: %(problem)s")
+REFUSED_RESET = lazy_gettext("Resetting user %(id)d was refused: %(problem)s")
 
 
 def _caller() -> dict[str, str | None]:
@@ -82,14 +88,14 @@ def create_user():
     return _users_page(shown_once=shown)
 
 
-def _refusable(change, user_id: int, what: str):
+def _refusable(change, user_id: int, refusal):
     """Run ``change``; a refusal is flashed (nothing changed; the caller answers 400), an unknown user is a 404."""
     try:
         return change()
     except accounts.NoSuchUser as exc:
         abort(404, description=str(exc))
     except accounts.AccountError as exc:
-        flash(f"{what} user {user_id} was refused: {_message(exc)}", "error")
+        flash(str(refusal) % {"id": user_id, "problem": _message(exc)}, "error")
         return None
 
 
@@ -98,7 +104,7 @@ def _refusable(change, user_id: int, what: str):
 def change_role(user_id: int):
     """Give a user another role (never leaving no active admin)."""
     role = request.form.get("role", "")
-    user = _refusable(lambda: accounts.change_role(user_id, role, **_caller()), user_id, "Changing the role of")
+    user = _refusable(lambda: accounts.change_role(user_id, role, **_caller()), user_id, REFUSED_ROLE)
     if user is None:
         return _users_page(400)
     flash(_("%(user)s now has the %(role)s role.", user=repr(user.username), role=repr(user.role)), "success")
@@ -109,7 +115,7 @@ def change_role(user_id: int):
 @require_page_role("admin")
 def disable_user(user_id: int):
     """Disable a user: no sign-in, their sessions and tokens refused from their next request."""
-    user = _refusable(lambda: accounts.set_active(user_id, False, **_caller()), user_id, "Disabling")
+    user = _refusable(lambda: accounts.set_active(user_id, False, **_caller()), user_id, REFUSED_DISABLE)
     if user is None:
         return _users_page(400)
     flash(
@@ -123,7 +129,7 @@ def disable_user(user_id: int):
 @require_page_role("admin")
 def enable_user(user_id: int):
     """Enable a disabled user again."""
-    user = _refusable(lambda: accounts.set_active(user_id, True, **_caller()), user_id, "Enabling")
+    user = _refusable(lambda: accounts.set_active(user_id, True, **_caller()), user_id, REFUSED_ENABLE)
     if user is None:
         return _users_page(400)
     flash(_("%(user)s is enabled: they may sign in again.", user=repr(user.username)), "success")
@@ -135,7 +141,7 @@ def enable_user(user_id: int):
 def reset_password(user_id: int):
     """Set a user's password to a typed one, or a generated one shown once; their other sessions end."""
     password, generated = _new_password()
-    user = _refusable(lambda: accounts.reset_password(user_id, password, **_caller()), user_id, "Resetting")
+    user = _refusable(lambda: accounts.reset_password(user_id, password, **_caller()), user_id, REFUSED_RESET)
     if user is None:
         return _users_page(400)
     if user.id == current_user.id:
