@@ -18,6 +18,7 @@ PAGES = [
     "/at-risk",
     "/at-risk?course=CS101",
     "/letters/",
+    "/letters/mahroom/fa/student",
     "/audit",
     "/students/S1",
     "/students/?q=S1",
@@ -66,3 +67,5 @@ def test_no_page_scrolls_sideways_at_390_px_in_english_or_dari(page, sign_in, sc
             assert scroll <= client, f"{path} in {language} is {scroll} px wide at {client} px"
     page.goto("/retry-queue/")
     screenshot(page, "phone-390")
+    page.goto("/jobs/notification-threshold-monitor")
+    screenshot(page, "job-dari-phone")
