@@ -42,6 +42,8 @@ def test_switching_to_dari_gives_an_rtl_dari_page_and_is_audited(client):
     page = client.get("/").get_data(as_text=True)
     assert '<html lang="fa" dir="rtl">' in page
     assert f"<h2>{DARI_HEADING}</h2>" in page and DARI_FOOTER in page
+    assert "هیچ کارگر RQ زنده نیست" in page  # the health reason (no worker runs in the tests)
+    assert "هر روز ساعت 06:30 به وقت کابل (02:00 UTC)" in page  # the archival's cron in Dari words
     assert "زبان شما ذخیره شد" in page  # the flash, in the language just chosen
     assert db.session.scalars(select(User.language).where(User.username == "amina")).one() == "fa"
     entry = db.session.scalars(select(AuditLog).where(AuditLog.action == "user_language_change")).one()
