@@ -125,3 +125,10 @@ def test_the_dari_catalog_translates_every_marked_string(tmp_path):
     }
     assert len(marked) > 300
     assert sorted(marked - translated) == []
+
+
+def test_the_switch_without_the_csrf_token_is_refused_and_saves_nothing(client):
+    sign_in(client, "amina")
+    answer = client.post("/language", data={"language": "fa"})
+    assert answer.status_code == 400 and "CSRF" in answer.get_data(as_text=True)
+    assert db.session.scalars(select(User.language).where(User.username == "amina")).one() == "en"
