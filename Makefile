@@ -60,4 +60,5 @@ BENCH_STUDENTS ?= 20000
 BENCH_RUNS ?= 3
 BENCH_TERMS ?= 2
 bench: venv-dev
+	bash scripts/bench-tools.sh
 	BENCH_STUDENTS=$(BENCH_STUDENTS) BENCH_RUNS=$(BENCH_RUNS) BENCH_TERMS=$(BENCH_TERMS) $(BIN)/python bench/run.py

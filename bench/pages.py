@@ -1,12 +1,14 @@
-"""Benchmark 4: the dashboard, the live fragments it polls, the retry-queue page, a student's page and
-``GET /api/admin/background-jobs`` under load from wrk (a second process), served by gunicorn,
-with 1M deliveries and 10k pending retries.
+"""Benchmark 4: the dashboard, the live fragments it polls, the retry-queue page, a student's page,
+the at-risk page and its CSV export, the alerts page and ``GET /api/admin/background-jobs`` under
+load from wrk (a second process), served by gunicorn, with 1M deliveries and 10k pending retries.
 
     python bench/pages.py --database-url postgresql://postgres@127.0.0.1/attendance_bench --runs 3
 
 Replaces the alerts, notifications and deliveries of the database with 250,000 resolved alerts,
 their notifications and 4 deliveries each (sent, except 10,000 waiting for a retry and 2,000
-dead). The pages and fragments are fetched signed in (session cookie), the API with a Bearer
+dead), then opens the alerts the current term's hour totals call for (warning, mahroom with its
+suppressed warning, tasdiq; no notifications) with a case on every other one (a third handled):
+the at-risk page and export are those of the course with the most open alerts. The pages and fragments are fetched signed in (session cookie), the API with a Bearer
 token. An open dashboard fetches each of its four fragments every ``LIVE_REFRESH_SECONDS``.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
+import os
 import re
 import subprocess
 import tempfile
@@ -35,7 +38,8 @@ from common import (
     wait_until,
 )
 
-PORT = 8601
+# BENCH_PAGES_PORT: another checkout running this benchmark at the same time needs its own port.
+PORT = int(os.environ.get("BENCH_PAGES_PORT", "8601"))
 # The student page's student: 6 courses, 240 records, 20 notifications of 4 deliveries each.
 BENCH_STUDENT = "BENCH-S1"
 # Signed-in endpoints: (label, path, a marker of the real answer, whether it is a fragment).
@@ -99,6 +103,30 @@ DATA_SQL = [
     "sent_at = NULL WHERE channel = 'webhook' AND id % 500 = 4",
 ]
 
+# Written after DATA_SQL: the open alerts of the term in progress, as the scan would open them
+# from the enrollments' totals, and their cases (the at-risk page and its CSV export).
+AT_RISK_SQL = [
+    "INSERT INTO alerts (student_id, course_id, term_id, kind, status, suppressed, rate, threshold, held_hours, "
+    "absent_hours, excused_hours, opened_at) SELECT e.student_id, e.course_id, e.term_id, k.kind, 'open', "
+    "k.kind = 'warning' AND 100 * (e.held_hours - e.absent_hours) <= 75 * e.held_hours, "
+    "round(100 * (e.held_hours - e.absent_hours - CASE WHEN k.kind = 'tasdiq' THEN e.excused_hours ELSE 0 END) "
+    "/ e.held_hours, 2), k.threshold, e.held_hours, e.absent_hours, e.excused_hours, "
+    "now() AT TIME ZONE 'utc' - interval '3 days' FROM enrollments e "
+    "JOIN terms t ON t.id = e.term_id AND current_date BETWEEN t.starts_on AND t.ends_on "
+    "CROSS JOIN (VALUES ('warning', 80), ('mahroom', 75), ('tasdiq', 85)) AS k(kind, threshold) "
+    "WHERE e.held_hours > 0 AND CASE k.kind "
+    "WHEN 'warning' THEN 100 * (e.held_hours - e.absent_hours) < 80 * e.held_hours "
+    "WHEN 'mahroom' THEN 100 * (e.held_hours - e.absent_hours) <= 75 * e.held_hours "
+    "ELSE e.excused_hours > 0 AND 100 * (e.held_hours - e.absent_hours - e.excused_hours) < 85 * e.held_hours END",
+    "INSERT INTO alert_cases (alert_id, acknowledged_at, handled_at, outcome, updated_at) SELECT a.id, a.opened_at, "
+    "CASE WHEN a.id % 3 = 0 THEN a.opened_at END, CASE WHEN a.id % 3 = 0 THEN 'contacted' END, a.opened_at "
+    "FROM alerts a WHERE a.status = 'open' AND a.id % 2 = 0",
+]
+BUSIEST_COURSE_SQL = (
+    "SELECT c.code FROM alerts a JOIN courses c ON c.id = a.course_id WHERE a.status = 'open' "
+    "GROUP BY c.code ORDER BY count(*) DESC, c.code LIMIT 1"
+)
+
 # Written after DATA_SQL (which empties the alerts): the student page's student and history.
 STUDENT_SQL = [
     "INSERT INTO students (student_number, name, email, language, active, created_at, updated_at) VALUES "
@@ -145,13 +173,17 @@ def load_data(app, alerts: int) -> dict:
     with app.app_context():
         for statement in DATA_SQL:
             db.session.execute(db.text(statement), {"alerts": alerts})
+        for statement in AT_RISK_SQL:
+            db.session.execute(db.text(statement))
         for statement in STUDENT_SQL:
             db.session.execute(db.text(statement), {"number": BENCH_STUDENT})
         db.session.commit()
         counts = dict(
             db.session.execute(
                 db.text(
-                    "SELECT 'deliveries', count(*) FROM deliveries UNION ALL SELECT status, count(*) FROM deliveries GROUP BY status"
+                    "SELECT 'deliveries', count(*) FROM deliveries UNION ALL SELECT status, count(*) FROM deliveries "
+                    "GROUP BY status UNION ALL SELECT 'open alerts', count(*) FROM alerts WHERE status = 'open' "
+                    "UNION ALL SELECT 'alert cases', count(*) FROM alert_cases"
                 )
             ).all()
         )
@@ -161,6 +193,38 @@ def load_data(app, alerts: int) -> dict:
         raw.cursor().execute("VACUUM ANALYZE")
         raw.close()
     return counts
+
+
+def at_risk_targets(app) -> list[tuple[str, str, str, bool]]:
+    """The at-risk page and CSV export of the course with the most open alerts, and the alerts page."""
+    from portal.extensions import db
+
+    with app.app_context():
+        course = db.session.execute(db.text(BUSIEST_COURSE_SQL)).scalar_one()
+        lines = db.session.execute(
+            db.text(
+                "SELECT count(DISTINCT (a.student_id, a.term_id)) FROM alerts a JOIN courses c ON c.id = a.course_id "
+                "WHERE a.status = 'open' AND c.code = :code"
+            ),
+            {"code": course},
+        ).scalar_one()
+        db.session.remove()
+    print(f"at-risk course: {course} ({lines} lines)", flush=True)
+    return [
+        (
+            f"at-risk page `/at-risk?course=<busiest>` ({lines} lines, 25 a page)",
+            f"/at-risk?course={course}",
+            "data-line=",
+            False,
+        ),
+        (
+            f"at-risk export `/at-risk.csv?course=<busiest>` ({lines} lines)",
+            f"/at-risk.csv?course={course}",
+            "student_number,",
+            False,
+        ),
+        ("alerts page `/alerts?status=open`", "/alerts?status=open", "data-alert=", False),
+    ]
 
 
 def credentials(app) -> str:
@@ -234,6 +298,9 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=250000, help="4 deliveries each")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--skip-data", action="store_true", help="reuse the data of a previous run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated texts: run only the endpoints whose label contains one"
+    )
     args = parser.parse_args()
     script = Path(tempfile.mkdtemp(prefix="bench-wrk-")) / "report.lua"
     script.write_text(LUA)
@@ -253,10 +320,11 @@ def main() -> None:
         try:
             wait_until(lambda: _up(base), 60, 0.2, "gunicorn up")
             cookie = session_cookie(base)
-            for _, path, marker, fragment in SESSION_TARGETS:
+            session_targets = SESSION_TARGETS + at_risk_targets(app)
+            for _, path, marker, fragment in session_targets:
                 verify_page(base + path, cookie, marker, fragment)
             browser = [f"Cookie: {cookie}", f"User-Agent: {USER_AGENT}"]
-            targets = [(label, base + path, browser) for label, path, _, _ in SESSION_TARGETS]
+            targets = [(label, base + path, browser) for label, path, _, _ in session_targets]
             targets.append(
                 (
                     "`GET /api/admin/background-jobs`",
@@ -265,6 +333,8 @@ def main() -> None:
                 )
             )
             rows = []
+            wanted = [text for text in args.only.split(",") if text] or [""]
+            targets = [target for target in targets if any(text in target[0] for text in wanted)]
             for label, url, headers in targets:
                 results, loads = [], []
                 for _ in range(args.runs):

@@ -18,13 +18,16 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import abort, current_app, g, request
 from flask_login import LoginManager, current_user
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import redis_status, sign_in_failures
 from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import ApiToken, User
@@ -192,7 +195,7 @@ def authenticate(username: str, password: str) -> User | None:
 
 
 def _sign_in_keys(username: str, address: str) -> tuple[str, str]:
-    pair = f"{SIGN_IN_KEY_PREFIX}{address}:{username.strip().lower()[:64]}"
+    pair = f"{SIGN_IN_KEY_PREFIX}{address}:{sign_in_failures.normal_username(username)}"
     return pair, f"{SIGN_IN_KEY_PREFIX}{address}"
 
 
@@ -205,39 +208,105 @@ def _limits() -> tuple[int, int, int]:
     )
 
 
-def sign_in_retry_after(username: str, address: str) -> int:
-    """Return the seconds until ``address`` may try ``username`` again (0 when it may now)."""
-    per_pair, per_address, _ = _limits()
+def _redis_failures(username: str, address: str) -> tuple[int, int, int, int]:
+    """``(pair count, pair ttl, address count, address ttl)`` from Redis; zeros while it is down."""
+    if not redis_status.redis_reachable():
+        return 0, 0, 0, 0
     pair_key, address_key = _sign_in_keys(username, address)
-    redis = get_redis()
-    pipe = redis.pipeline()
+    pipe = get_redis().pipeline()
     pipe.get(pair_key)
     pipe.ttl(pair_key)
     pipe.get(address_key)
     pipe.ttl(address_key)
-    pair_count, pair_ttl, address_count, address_ttl = pipe.execute()
-    waits = []
-    if pair_count is not None and int(pair_count) >= per_pair:
-        waits.append(max(int(pair_ttl), 1))
-    if address_count is not None and int(address_count) >= per_address:
-        waits.append(max(int(address_ttl), 1))
-    return max(waits, default=0)
+    try:
+        pair_count, pair_ttl, address_count, address_ttl = pipe.execute()
+    except RedisError as exc:
+        redis_status.note_redis_down(exc)
+        return 0, 0, 0, 0
+    return int(pair_count or 0), max(int(pair_ttl), 1), int(address_count or 0), max(int(address_ttl), 1)
 
 
-def record_failed_sign_in(username: str, address: str) -> None:
-    """Count a failed sign-in; the counters expire a window after the first failure."""
+def _wait(in_redis: int, ttl: int, in_database: list, limit: int, window: int) -> int:
+    """Seconds until the failures of both stores together are below ``limit`` (0: below now).
+
+    Redis's counter goes all at once when its key expires; the database's rows one by one.
+    """
+    if in_redis + len(in_database) < limit:
+        return 0
+    if not in_database:
+        return ttl
+    rows_alone = sign_in_failures.seconds_until_below(in_database, in_redis, limit, window)
+    if not in_redis:
+        return rows_alone
+    return min(rows_alone, max(ttl, sign_in_failures.seconds_until_below(in_database, 0, limit, window)))
+
+
+def sign_in_retry_after(username: str, address: str) -> int:
+    """Return the seconds until ``address`` may try ``username`` again (0 when it may now).
+
+    Counts the failures in Redis and those written to the database while Redis was down.
+    """
+    per_pair, per_address, window = _limits()
+    pair_count, pair_ttl, address_count, address_ttl = _redis_failures(username, address)
+    pair_rows, address_rows = sign_in_failures.recent(username, address, window)
+    return max(
+        _wait(pair_count, pair_ttl, pair_rows, per_pair, window),
+        _wait(address_count, address_ttl, address_rows, per_address, window),
+    )
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """What ``begin_sign_in`` decided: ``wait`` seconds (0: check the password), and whether
+    the attempt is already counted as a failure (the database's reservation)."""
+
+    wait: int
+    counted: bool = False
+
+
+def begin_sign_in(username: str, address: str) -> SignInAttempt:
+    """Decide whether ``address`` may try ``username``'s password now.
+
+    With Redis: the counters of both stores are read (``sign_in_retry_after``). Without it the
+    attempt is counted in the database first, under a lock (``sign_in_failures.reserve``), so
+    concurrent requests cannot all slip under the limit.
+    """
+    if redis_status.redis_reachable():
+        return SignInAttempt(sign_in_retry_after(username, address))
+    per_pair, per_address, window = _limits()
+    if sign_in_failures.reserve(username, address, per_pair, per_address, window):
+        return SignInAttempt(0, counted=True)
+    return SignInAttempt(max(sign_in_retry_after(username, address), 1))
+
+
+def record_failed_sign_in(username: str, address: str, attempt: SignInAttempt | None = None) -> None:
+    """Count a failed sign-in: in Redis (the counters expire a window after the first failure),
+    or in the database while Redis is unreachable; nothing more if ``attempt`` counted it."""
+    if attempt is not None and attempt.counted:
+        return
     _, _, window = _limits()
-    redis = get_redis()
-    pipe = redis.pipeline()
-    for key in _sign_in_keys(username, address):
-        pipe.incr(key)
-        pipe.expire(key, window, nx=True)
-    pipe.execute()
+    if redis_status.redis_reachable():
+        pipe = get_redis().pipeline()
+        for key in _sign_in_keys(username, address):
+            pipe.incr(key)
+            pipe.expire(key, window, nx=True)
+        try:
+            pipe.execute()
+            return
+        except RedisError as exc:
+            redis_status.note_redis_down(exc)
+    sign_in_failures.record(username, address, window)
 
 
 def clear_failed_sign_ins(username: str, address: str) -> None:
-    """Forget the failures of ``username`` from ``address`` after a successful sign-in."""
-    get_redis().delete(_sign_in_keys(username, address)[0])
+    """Forget the failures of ``username`` from ``address`` after a successful sign-in (both
+    stores; the database's part is committed with the sign-in)."""
+    sign_in_failures.clear(username, address)
+    if redis_status.redis_reachable():
+        try:
+            get_redis().delete(_sign_in_keys(username, address)[0])
+        except RedisError as exc:
+            redis_status.note_redis_down(exc)
 
 
 def safe_next_url(target: str | None) -> str | None:

@@ -74,6 +74,14 @@ def _zone(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _mail_from(env: Mapping[str, str], name: str, default: str) -> str:
+    """The letters' From address; an empty value (``MAIL_FROM=`` in a .env file) is the default."""
+    raw = (env.get(name) or "").strip() or default
+    if "@" not in raw or any(c in raw for c in "\r\n"):
+        raise ConfigError(f"{name} must be an email address such as office@university.example, got {raw!r}")
+    return raw
+
+
 def _quiet_hours(env: Mapping[str, str], name: str) -> str:
     """The quiet-hours window ``HH:MM-HH:MM`` as written back (``21:00-07:00``), or "" (off)."""
     raw = env.get(name, "")
@@ -172,6 +180,8 @@ def redis_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "REDIS_SENTINEL_PASSWORD": env.get("REDIS_SENTINEL_PASSWORD", ""),
         # How long a command keeps retrying through the sentinels while they elect a new master.
         "REDIS_FAILOVER_SECONDS": _int(env, "REDIS_FAILOVER_SECONDS", 30, minimum=1),
+        # How long a web process trusts its last "is Redis there?" answer (portal/redis_status.py).
+        "REDIS_STATUS_SECONDS": _int(env, "REDIS_STATUS_SECONDS", 2, minimum=0),
     }
 
 
@@ -179,7 +189,7 @@ def _delivery_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The channels' settings: SMTP, webhook (and its signing key), quiet hours."""
     return {
         "SMTP_URL": env.get("SMTP_URL", ""),
-        "MAIL_FROM": env.get("MAIL_FROM", "attendance-office@university.example"),
+        "MAIL_FROM": _mail_from(env, "MAIL_FROM", "attendance-office@university.example"),
         "WEBHOOK_URL": env.get("WEBHOOK_URL", ""),
         # HMAC-SHA256 key of the X-Attendance-Signature header (docs/webhooks.md); empty: unsigned.
         "WEBHOOK_SECRET": env.get("WEBHOOK_SECRET", ""),

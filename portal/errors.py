@@ -9,7 +9,8 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from portal.redis_connection import redis_setting_names
+from portal import redis_status
+from portal.redis_connection import RedisUnavailable, redis_setting_names
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RedisError)
     def redis_down(exc: RedisError):
         log.error("redis unavailable: %s", exc)
+        redis_status.note_redis_down(exc)
         return error_response(503, f"Redis is not reachable (check {redis_setting_names(app.config)}).")
+
+    @app.errorhandler(RedisUnavailable)
+    def redis_needed(exc: RedisUnavailable):
+        # Raised before anything changed by an action that needs Redis (portal/redis_status.py).
+        log.warning("refused, redis unavailable: %s", exc)
+        return error_response(503, str(exc))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -182,6 +182,7 @@ def test_every_page_and_api_endpoint_needs_a_signed_in_user_or_a_token(app, clie
             continue
         url = rule.rule.replace("<name>", "cache-refresh").replace("<action>", "stop").replace("<part>", "jobs")
         url = url.replace("<int:delivery_id>", "1").replace("<int:user_id>", "1").replace("<int:token_id>", "1")
+        url = url.replace("<int:alert_id>", "1")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(url, method=method, json={} if method != "GET" else None)
             if url.startswith("/api/"):

@@ -43,6 +43,7 @@ def test_secret_key_is_required_outside_development():
         ("ATTENDANCE_MIN_HELD_HOURS", "NaN"),
         ("ATTENDANCE_MIN_HELD_HOURS", "Infinity"),
         ("ATTENDANCE_MIN_HELD_HOURS", "-2"),
+        ("MAIL_FROM", "office"),
     ],
 )
 def test_malformed_values_are_refused_naming_the_variable(name, value):
@@ -91,3 +92,9 @@ def test_a_missing_secret_key_in_production_stops_the_cli_with_a_clear_message()
     )
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_empty_mail_from_is_the_default_address():
+    assert load_config({"FLASK_ENV": "development", "MAIL_FROM": " "}, "/tmp/instance")["MAIL_FROM"] == (
+        "attendance-office@university.example"
+    )

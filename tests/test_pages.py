@@ -253,7 +253,8 @@ def test_the_threshold_monitors_dry_run_page_lists_who_would_change_and_writes_n
     words = " ".join(page.split())
     assert "Nothing was written or sent. A check now would look at 1 students, open 1 warning (1 of them" in words
     assert "1 mahroom and 0 tasdiq alerts, resolve 0 and queue 1 notifications" in words
-    rows = re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td>\s*<td>([\w ()]+)</td><td>([\d.]+)%</td></tr>", page)
+    link = r'<a class="student-link" href="/students/(\w+)">\1</a>'  # every student number links to its page
+    rows = re.findall(rf"<tr><td>{link}</td><td>(\w+)</td>\s*<td>([\w ()]+)</td><td>([\d.]+)%</td></tr>", page)
     assert sorted(rows) == [("S7", "CS101", "mahroom", "70.00"), ("S7", "CS101", "warning (suppressed)", "70.00")]
     assert db.session.execute(select(Alert)).first() is None
     assert post("/jobs/cache-refresh/dry-run").status_code == 404

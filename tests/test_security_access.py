@@ -34,6 +34,7 @@ SAMPLE_ARGUMENTS = {
     "recipient": "student",
     "user_id": 1,
     "token_id": 1,
+    "alert_id": 1,
 }
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 API_BODY = {"action": "stopAll", "jobName": "cache-refresh", "enabled": False}

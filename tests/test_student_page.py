@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.models import OPEN_TERM_ID, Alert, Delivery, Enrollment, Notification, Term
 from tests import factories
 from tests.sqltrace import sql_statements
-from tests.test_job_status_reads import sign_in
+from tests.test_job_status_reads import PASSWORD, sign_in
 from tests.test_terms import AUTUMN_DAY, _offerings, _terms
 
 
@@ -233,17 +233,33 @@ def test_the_page_is_read_in_a_fixed_number_of_statements_whatever_the_history(a
     assert db.session.query(Notification).filter_by(student_id=student.id).count() >= 7
     with sql_statements() as large:
         assert client.get("/students/S1").status_code == 200
-    # The signed-in user, then the student, the terms, the enrollments, the alerts, the
-    # notifications, their deliveries, the records' count and their page.
-    assert len(large) == len(small) == 9, [s for s, _ in large]
+    # The signed-in user, then the student, the terms, the enrollments, the alerts, their cases
+    # (with their notes), the notifications, their deliveries, the records' count and their page.
+    assert len(large) == len(small) == 10, [s for s, _ in large]
     tables = [re.search(r"FROM (\w+)", s).group(1) for s, _ in large]
     assert tables[1:] == [
         "students",
         "terms",
         "enrollments",
         "alerts",
+        "alert_cases",
         "notifications",
         "deliveries",
         "attendance_records",
         "attendance_records",
     ]
+
+
+def test_an_admin_reads_one_more_statement_the_users_a_case_may_be_assigned_to(any_app):
+    two_terms_student()
+    factories.user("admin", "admin", PASSWORD)
+    client = any_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token})
+    assert client.get("/students/S1").status_code == 200
+    with sql_statements() as statements:
+        page = client.get("/students/S1").get_data(as_text=True)
+    tables = [re.search(r"FROM (\w+)", s).group(1) for s, _ in statements]
+    assert len(statements) == 11 and tables[6] == "users", tables
+    assert '<option value="admin"' in page and "Acknowledge" in page

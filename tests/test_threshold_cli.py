@@ -124,3 +124,23 @@ def test_importing_attendance_queues_an_immediate_check(app, run_jobs):
     importing.import_csv("attendance", io.BytesIO(csv.encode()))
     run_jobs(["urgent"])
     assert {a.kind for a in db.session.execute(select(Alert)).scalars()} == {"warning", "mahroom"}
+
+
+def test_a_dry_run_lists_exactly_the_alerts_the_real_run_then_opens(any_app):
+    runner = any_app.test_cli_runner()
+    seed_two_students()
+    factories.attend(factories.student("WARN"), factories.course("CS102"), ["absent"] * 2 + ["present"] * 7)
+    dry = json.loads(runner.invoke(args=["thresholds", "check", "--dry-run", "--json"]).output)
+    runner.invoke(args=["thresholds", "check"])
+    opened = json.loads(runner.invoke(args=["alerts", "list", "--json"]).output)
+
+    def listed(changes):
+        return sorted((c["studentNumber"], c["courseCode"], c["kind"], c["rate"], c["suppressed"]) for c in changes)
+
+    assert listed(dry["wouldOpen"]) == listed(opened)
+    assert listed(dry["wouldOpen"]) == [
+        ("BAD", "CS101", "mahroom", "50.00", False),
+        ("BAD", "CS101", "warning", "50.00", True),
+        ("SICK", "CS101", "tasdiq", "60.00", False),
+        ("WARN", "CS102", "warning", "77.77", False),  # 7 of 9 sessions, rounded down
+    ]

@@ -1,7 +1,7 @@
 """Users' page language: each user's choice of English or Dari for the portal's pages
 
 Revision ID: 0014_user_language
-Revises: 0011_job_schedule
+Revises: 0012_alert_followup
 Create Date: 2026-12-06 22:00:00
 
 users gain language ('en' or 'fa', default 'en' on the server side, so every existing user
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0014_user_language"
-down_revision = "0011_job_schedule"
+down_revision = "0012_alert_followup"
 branch_labels = None
 depends_on = None
 

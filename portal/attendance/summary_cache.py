@@ -6,8 +6,10 @@ import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from portal import redis_status
 from portal.clock import iso_utc, utcnow
 from portal.domain.rates import display_rate
 from portal.extensions import db
@@ -117,9 +119,18 @@ def refresh_summaries(chunk_size: int = REFRESH_CHUNK) -> dict[str, int]:
 
 
 def get_summary(student_id: int) -> dict | None:
-    """Return a student's summary from the cache, computing and caching it on a miss (None if no such student)."""
+    """Return a student's summary from the cache, computing and caching it on a miss (None if no such student).
+
+    With Redis down it is computed from the database (the same numbers, uncached).
+    """
+    if not redis_status.redis_reachable():
+        return build_summaries([student_id]).get(student_id)
     redis = get_redis()
-    cached = redis.get(summary_key(student_id))
+    try:
+        cached = redis.get(summary_key(student_id))
+    except RedisError as exc:
+        redis_status.note_redis_down(exc)
+        return build_summaries([student_id]).get(student_id)
     if cached is not None:
         return json.loads(cached)
     summary = build_summaries([student_id]).get(student_id)

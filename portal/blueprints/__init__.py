@@ -10,6 +10,7 @@ from portal.blueprints.account_pages import bp as account_pages
 from portal.blueprints.admin_api import bp as admin_api
 from portal.blueprints.attendance_api import bp as attendance_api
 from portal.blueprints.browse_pages import bp as browse_pages
+from portal.blueprints.case_pages import bp as case_pages
 from portal.blueprints.dashboard import bp as dashboard
 from portal.blueprints.letter_pages import bp as letter_pages
 from portal.blueprints.openapi import bp as openapi
@@ -45,6 +46,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(browse_pages)
     app.register_blueprint(letter_pages)
     app.register_blueprint(student_pages)
+    app.register_blueprint(case_pages)
     app.register_blueprint(account_pages)
     register_template_helpers(app)
     _register_csrf_error(app)

@@ -1,12 +1,16 @@
-"""Read-only pages: the notifications log, students at risk per course, the audit log."""
+"""Read-only pages: the notifications log, the alerts, students at risk per course, the audit
+log; the alerts and the at-risk list as CSV files with the same filters."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from portal.alerts import course_stats
 from portal.auth import require_page_role
-from portal.operations import browse
+from portal.models.alerts import ALERT_KINDS
+from portal.operations import browse, exports
+from portal.operations.alert_list import alert_lines_page
+from portal.operations.at_risk import at_risk_filters, at_risk_page
 
 bp = Blueprint("browse", __name__)
 
@@ -27,10 +31,12 @@ def notifications():
 @bp.get("/at-risk")
 @require_page_role()
 def at_risk():
-    """Per-course statistics (the materialized view) and, for one course, its students with an open alert."""
+    """Per-course statistics (the materialized view) and the students at risk now: one line per
+    (student, course), in one course or, with ``unhandled=1``, every course's unhandled mahroom cases."""
     page, per_page = browse.page_args(request.args)
-    course = (request.args.get("course") or "").strip()[:32] or None
-    students = browse.at_risk_students(course, page, per_page) if course else None
+    filters = at_risk_filters(request.args)
+    listed = filters["course"] is not None or filters["unhandled"]
+    lines = at_risk_page(page=page, per_page=per_page, **filters) if listed else None
     try:
         stats, stats_missing = course_stats.course_stats(), False
     except course_stats.StatsNotBuilt:
@@ -40,10 +46,48 @@ def at_risk():
         stats=stats,
         stats_missing=stats_missing,
         open_alerts={row["code"]: row for row in browse.courses_with_open_alerts()},
-        course=course,
-        students=students,
-        rates=browse.current_rates(students.items) if students else {},
+        course=filters["course"],
+        unhandled=filters["unhandled"],
+        students=lines,
+        rates=browse.current_rates(lines.items) if lines else {},
     )
+
+
+@bp.get("/at-risk.csv")
+@require_page_role()
+def at_risk_csv():
+    """The at-risk list with the page's filters (``course``, ``unhandled``), every line, as CSV."""
+    name, chunks = exports.at_risk_csv(**at_risk_filters(request.args))
+    return _csv_response(name, chunks)
+
+
+@bp.get("/alerts")
+@require_page_role()
+def alerts():
+    """Every alert, newest first, filtered by status, kind, course code and student number."""
+    page, per_page = browse.page_args(request.args)
+    filters = browse.alert_filters(request.args)
+    return render_template(
+        "browse/alerts.html",
+        alerts=alert_lines_page(page, per_page, **filters),
+        filters=filters,
+        statuses=browse.ALERT_STATUSES,
+        kinds=ALERT_KINDS,
+    )
+
+
+@bp.get("/alerts.csv")
+@require_page_role()
+def alerts_csv():
+    """The alerts with the page's filters, every one, as CSV."""
+    name, chunks = exports.alerts_csv(**browse.alert_filters(request.args))
+    return _csv_response(name, chunks)
+
+
+def _csv_response(name: str, chunks) -> Response:
+    response = Response(chunks, content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @bp.get("/audit")

@@ -6,11 +6,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal import redis_status
 from portal.alerts import scan
 from portal.auth import require_page_role, safe_next_url
 from portal.notifications import retry_queue
-from portal.operations import browse, queue_pause
+from portal.operations import browse, queue_pause, run_trends
 from portal.periodic import health, jobs, pauses, registry
+from portal.redis_connection import RedisUnavailable
 
 bp = Blueprint("dashboard", __name__)
 
@@ -23,6 +25,8 @@ def _live_context(part: str) -> dict:
     if part == "jobs":
         return {"jobs": jobs.list_job_status()}
     if part == "queues":
+        if not redis_status.redis_reachable():  # queues and workers live in Redis alone
+            return {"queues": [], "workers": [], "redis_down": redis_status.redis_down_message()}
         return {"queues": health.queue_info(), "workers": health.worker_info()}
     return {"retry": retry_queue.retry_queue_status()}
 
@@ -60,6 +64,7 @@ def job(name: str):
         job=jobs.job_status(name),
         runs=browse.job_runs_page(name, page, per_page),
         chart=browse.run_chart(name),
+        trends=run_trends.alert_trends(name) if name == registry.THRESHOLD_MONITOR else None,
         ledger=jobs.tick_ledger(name),
     )
 
@@ -98,7 +103,11 @@ def job_action(name: str, action: str):
             abort(404, description=f"Only {registry.THRESHOLD_MONITOR} has a dry run.")
         return render_template("dashboard/dry_run.html", job_name=name, summary=scan.run_threshold_check(dry_run=True))
     if action == "trigger":
-        run = jobs.trigger_job(name, **_caller())
+        try:
+            run = jobs.trigger_job(name, **_caller())
+        except RedisUnavailable as exc:
+            flash(str(exc), "error")
+            return _back()
         flash(_("Triggered %(job)s: run #%(run)d is %(status)s.", job=name, run=run.id, status=run.status), "success")
     elif action == "stop":
         _stop(name)
@@ -154,6 +163,7 @@ def queue_action(name: str, action: str):
     if action not in ("pause", "resume"):
         abort(404)
     try:
+        redis_status.require_redis()
         if action == "pause":
             changed = queue_pause.pause_queue(name, **_caller())
             flash(
@@ -172,4 +182,6 @@ def queue_action(name: str, action: str):
             )
     except queue_pause.UnknownQueue as exc:
         abort(404, description=str(exc))
+    except RedisUnavailable as exc:
+        flash(str(exc), "error")
     return _back()

@@ -24,16 +24,17 @@ def login():
     status = 200
     if form.validate_on_submit():
         username, address = form.username.data.strip(), request.remote_addr or "unknown"
-        wait = auth.sign_in_retry_after(username, address)
-        if wait:
+        attempt = auth.begin_sign_in(username, address)
+        if attempt.wait:
             audit.record(username, "sign_in", outcome="throttled", source="page", ip=address, commit=True)
             flash(
-                _("Too many failed sign-ins. Try again in %(minutes)d minute(s).", minutes=max(wait // 60, 1)), "error"
+                _("Too many failed sign-ins. Try again in %(minutes)d minute(s).", minutes=max(attempt.wait // 60, 1)),
+                "error",
             )
             return render_template("auth/login.html", form=form), 429
         user = auth.authenticate(username, form.password.data)
         if user is None:
-            auth.record_failed_sign_in(username, address)
+            auth.record_failed_sign_in(username, address, attempt)
             audit.record(username, "sign_in", outcome="failure", source="page", ip=address, commit=True)
             flash(_("Wrong username or password."), "error")
             status = 401

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from markupsafe import Markup, escape
 
+from portal import redis_status
 from portal.blueprints.run_summaries import summary_parts
 from portal.clock import iso_utc, utcnow
 from portal.domain.cron_words import cron_words
@@ -130,6 +131,9 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_filter(local_text, "local_when")
     app.add_template_filter(summary_parts, "summary_parts")
     app.add_template_filter(local_time, "local_time")
+
+    # Called by the layout only (fragments never ask): the banner every page shows while Redis is down.
+    app.add_template_global(redis_status.down_health, "redis_down_health")
 
     @app.context_processor
     def _page_values():

@@ -74,5 +74,7 @@ def needs_database(command: Callable) -> Callable:
             raise click.ClickException(
                 f"Redis is not reachable at {redis_location(current_app.config)}: {exc}"
             ) from None
+        except RedisUnavailable as exc:  # refused before any change (portal/redis_status.py)
+            raise click.ClickException(str(exc)) from None
 
     return wrapped

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import utcnow
@@ -77,3 +77,22 @@ class ApiToken(db.Model):
     user: Mapped[User] = relationship(back_populates="tokens")
 
     __table_args__ = (CheckConstraint("scope IN ('admin', 'inbox', 'attendance')", name="scope_known"),)
+
+
+class SignInFailure(db.Model):
+    """A failed sign-in counted in the database while Redis (the usual counter) is unreachable.
+
+    Rows older than the window are pruned as new ones are written (portal/sign_in_failures.py).
+    """
+
+    __tablename__ = "sign_in_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))  # as typed, stripped and lowercased
+    address: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_sign_in_failures_address_username_failed_at", "address", "username", "failed_at"),
+        Index("ix_sign_in_failures_failed_at", "failed_at"),
+    )

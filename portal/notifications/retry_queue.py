@@ -6,12 +6,15 @@ notification that has not been tried. Every state change here is audit-logged.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from portal import audit, queues
+from portal import audit, queues, redis_status
 from portal.clock import iso_utc, utcnow
 from portal.domain import quiet_hours
 from portal.domain.rules import ALERT_KINDS
@@ -19,6 +22,8 @@ from portal.extensions import db
 from portal.models import Alert, Course, Delivery, Notification, Student
 from portal.notifications.deliveries import quiet_until
 from portal.notifications.fanout import DELIVERY_CHUNK
+
+log = logging.getLogger(__name__)
 
 RETRYABLE = ("pending", "dead")
 
@@ -84,10 +89,30 @@ def clear_retry_queue(actor: str, source: str, ip: str | None = None) -> int:
         )
     audit.record(actor, "retry_queue.clear", "retry-queue", details={"cancelled": len(ids)}, source=source, ip=ip)
     session.commit()
-    for r in rows:
-        if queues.is_delivery_retry_job(r.job_id):
-            queues.remove_job(r.job_id)
+    remove_retry_jobs(r.job_id for r in rows)
     return len(ids)
+
+
+def remove_retry_jobs(job_ids: Iterable[str | None]) -> int:
+    """Remove the deliveries' own retry jobs from Redis after the database cancelled them;
+    return how many were removed.
+
+    Best effort: with Redis down the cancellation stands (the database is the truth) and a
+    job left behind finds its delivery no longer pending, so it claims and sends nothing.
+    """
+    removed = 0
+    stale = [job_id for job_id in job_ids if queues.is_delivery_retry_job(job_id)]
+    if not stale or not redis_status.redis_reachable():
+        return 0
+    try:
+        for job_id in stale:
+            removed += queues.remove_job(job_id)
+    except RedisError as exc:
+        redis_status.note_redis_down(exc)
+        log.warning(
+            "deliveries cancelled, %d retry jobs left in Redis (%s): they find nothing to send", len(stale), exc
+        )
+    return removed
 
 
 def _get(delivery_id: int) -> Delivery:
@@ -108,6 +133,7 @@ def retry_delivery(delivery_id: int, actor: str, source: str, ip: str | None = N
         raise DeliveryStateError(
             f"delivery {delivery_id} is {delivery.status}; only pending or dead deliveries can be retried"
         )
+    redis_status.require_redis()  # before any change: a retry that cannot be queued is no retry
     old_job, previous = delivery.job_id, delivery.status
     job_id = queues.delivery_retry_job_id(delivery.id, delivery.attempts + 1)
     now = utcnow()
@@ -155,8 +181,7 @@ def cancel_delivery(delivery_id: int, actor: str, source: str, ip: str | None = 
         ip=ip,
     )
     db.session.commit()
-    if queues.is_delivery_retry_job(old_job):
-        queues.remove_job(old_job)
+    remove_retry_jobs([old_job])
     return delivery_dict(delivery)
 
 
@@ -229,6 +254,25 @@ def delivery_dict(d: Delivery, student_number: str | None = None, course_code: s
     }
 
 
+def delivery_conditions(
+    status: str | None, kind: str | None = None, attempts: int | None = None, channel: str | None = None
+) -> list:
+    """The WHERE conditions of a filtered list of deliveries (``status="waiting"``: the retry
+    queue); the list, its count and the group actions on it all use these."""
+    conditions = []
+    if status == "waiting":
+        conditions.append(_waiting())
+    elif status:
+        conditions.append(Delivery.status == status)
+    if kind:
+        conditions.append(Delivery.kind == kind)
+    if attempts is not None:
+        conditions.append(Delivery.attempts == attempts)
+    if channel:
+        conditions.append(Delivery.channel == channel)
+    return conditions
+
+
 def list_deliveries(
     status: str | None,
     page: int = 1,
@@ -242,17 +286,7 @@ def list_deliveries(
     ``status="waiting"`` means the retry queue (pending with at least one attempt made).
     """
     page, per_page = max(1, int(page)), max(1, min(int(per_page), 500))
-    conditions = []
-    if status == "waiting":
-        conditions.append(_waiting())
-    elif status:
-        conditions.append(Delivery.status == status)
-    if kind:
-        conditions.append(Delivery.kind == kind)
-    if attempts is not None:
-        conditions.append(Delivery.attempts == attempts)
-    if channel:
-        conditions.append(Delivery.channel == channel)
+    conditions = delivery_conditions(status, kind, attempts, channel)
     # Every delivery has a notification, alert, student and course (non-null foreign keys), so
     # the joins change no count: count and page the deliveries alone (the ix_deliveries_status_*
     # indexes), then join the page's rows only. Joined before the LIMIT, the database read the

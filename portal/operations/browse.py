@@ -20,6 +20,7 @@ from portal.extensions import db
 from portal.models import Alert, AuditLog, Course, Delivery, JobRun, Notification, Student
 from portal.models.alerts import ALERT_KINDS, CHANNELS, DELIVERY_STATUSES
 from portal.notifications.retry_queue import list_deliveries
+from portal.operations.charts import bar_slot
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 200
@@ -87,6 +88,14 @@ def delivery_filters(args: Mapping[str, str]) -> dict[str, Any]:
         "attempts": _whole_number(args, "attempts", None, 0, 100),
         "channel": _choice(args, "channel", CHANNELS),
     }
+
+
+def snapshot_args(args: Mapping[str, str]) -> tuple[int, int]:
+    """Return ``(count, maxId)``: what a group action's confirmation page showed (both required)."""
+    for name in ("count", "maxId"):
+        if not (args.get(name) or "").strip():
+            raise InvalidQuery(f"'{name}' is required: open the confirmation page again.")
+    return _whole_number(args, "count", 0, 0), _whole_number(args, "maxId", 0, 0)
 
 
 def notification_filters(args: Mapping[str, str]) -> dict[str, Any]:
@@ -261,7 +270,7 @@ def run_chart(job_name: str, limit: int = 60, width: int = 600, height: int = 14
         )
     )[::-1]
     longest = max((run.duration_ms or 0 for run in runs), default=0) or 1
-    slot = width / limit  # a bar per run's place: one run is one narrow bar, not the whole width
+    slot = bar_slot(len(runs), width, width / limit)  # one run is one narrow bar, not the whole width
     bars = []
     for index, run in enumerate(runs):
         ms = run.duration_ms or 0
@@ -293,11 +302,17 @@ def at_risk_students(course_code: str, page: int = 1, per_page: int = DEFAULT_PE
 
 def courses_with_open_alerts() -> list[dict[str, Any]]:
     """Return ``{code, title, open, mahroom, warning, tasdiq}`` for every course with an open alert."""
-    rows = db.session.execute(
-        select(Course.code, Course.title, Alert.kind, func.count(Alert.id))
-        .join(Alert, Alert.course_id == Course.id)
+    # Counted from the partial index on open alerts alone (course_id and kind are in it), then
+    # named: grouping the joined rows by code and title read every open alert's course row.
+    counts = (
+        select(Alert.course_id, Alert.kind, func.count().label("n"))
         .where(Alert.status == "open")
-        .group_by(Course.code, Course.title, Alert.kind)
+        .group_by(Alert.course_id, Alert.kind)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Course.code, Course.title, counts.c.kind, counts.c.n)
+        .join(counts, counts.c.course_id == Course.id)
         .order_by(Course.code)
     )
     courses: dict[str, dict[str, Any]] = {}

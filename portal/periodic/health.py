@@ -13,7 +13,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from portal import queues
+from portal import queues, redis_status
 from portal.clock import iso_utc, utcnow
 from portal.operations import queue_pause
 from portal.periodic.jobs import list_job_status
@@ -27,15 +27,20 @@ def system_health(job_statuses: list[dict[str, Any]] | None = None) -> dict[str,
     ``job_statuses`` (from ``jobs.list_job_status``) is computed when not given.
     """
     reasons: list[str] = []
-    redis_ok, workers, scheduler_ok = True, 0, False
-    try:
-        connection = queues.get_probe_redis()  # answers within seconds during a failover
-        connection.ping()
-        workers = queues.live_worker_count(connection)
-        scheduler_ok = queues.scheduler_alive(connection)
-    except (RedisError, OSError) as exc:
-        redis_ok = False
-        reasons.append(f"Redis is unreachable: {exc}")
+    workers, scheduler_ok = 0, False
+    redis_ok = redis_status.redis_reachable()  # cached: a Redis that is down costs no timeout here
+    if redis_ok:
+        try:
+            connection = queues.get_probe_redis()  # answers within seconds during a failover
+            connection.ping()
+            workers = queues.live_worker_count(connection)
+            scheduler_ok = queues.scheduler_alive(connection)
+        except (RedisError, OSError) as exc:
+            log.warning("health: redis unreachable: %s", exc)
+            redis_status.note_redis_down(exc)
+            redis_ok = False
+    if not redis_ok:
+        reasons += redis_status.redis_down_reasons()
     database_ok = True
     if job_statuses is None:
         try:

@@ -19,7 +19,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from portal import audit, queues
+from portal import audit, queues, redis_status
 from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import JobRun, JobState
@@ -95,10 +95,12 @@ def job_status(name: str) -> dict[str, Any]:
 
 def _latest_runs(names: list[str], now: datetime) -> dict[str, runs.LatestRuns]:
     """The jobs' latest runs in one SQL statement; with Redis unreachable no job shows as executing."""
-    try:
-        holders = runs.lock_holders(names)
-    except RedisError:
-        holders = {}
+    holders = {}
+    if redis_status.redis_reachable():
+        try:
+            holders = runs.lock_holders(names)
+        except RedisError as exc:
+            redis_status.note_redis_down(exc)
     latest_ticks = {name: latest_tick(registry.get_job(name).cron, now) for name in names}
     return runs.latest_runs(names, holders, latest_ticks)
 
@@ -319,11 +321,13 @@ def _reflect_in_scheduler(specs: list[PeriodicJob], enabled: bool) -> bool:
 def trigger_job(name: str, actor: str, source: str, ip: str | None = None) -> JobRun:
     """Queue one run of ``name`` now (trigger ``manual``); return the recorded run.
 
-    Runs even when the job is stopped (an operator asked for it). Raises UnknownJob, or
+    Runs even when the job is stopped (an operator asked for it). Raises UnknownJob,
+    RedisUnavailable (nothing recorded) when Redis does not answer the quick probe, or
     RedisError when the run could not be queued (the run is then recorded as an error).
     ``ip`` is the caller's address for the audit log.
     """
     spec = _spec(name)
+    redis_status.require_redis()  # refused before a run is recorded: a refusal leaves no trace
     run = runs.start_run(name, "manual", requested_by=actor)
     rq_job_id = queues.manual_run_job_id(name, run.id)
     try:
