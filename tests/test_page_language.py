@@ -132,3 +132,26 @@ def test_the_switch_without_the_csrf_token_is_refused_and_saves_nothing(client):
     answer = client.post("/language", data={"language": "fa"})
     assert answer.status_code == 400 and "CSRF" in answer.get_data(as_text=True)
     assert db.session.scalars(select(User.language).where(User.username == "amina")).one() == "en"
+
+
+def test_a_dari_admin_follows_a_case_in_dari_and_the_outcome_is_still_saved_as_its_key(client):
+    """The case pages say states, outcomes and statuses in Dari; the forms still send the keys."""
+    from portal.models import AlertCase
+    from tests.test_cases import mahroom_student
+
+    alert = mahroom_student()
+    post = sign_in(client, "amina")
+    post("/language", language="fa")
+    confirm = client.get(f"/cases/{alert.id}/handle?outcome=certificate").get_data(as_text=True)
+    assert f"هشدار {alert.id} به عنوان رسیدگی‌شده بسته شود؟" in confirm
+    assert '<option value="certificate" selected>تصدیق‌نامه رسید</option>' in confirm
+    assert "هشدار محروم محصل S1 در CS101" in confirm and "باز می‌ماند" in confirm
+    page = post(f"/cases/{alert.id}/handle", outcome="certificate")
+    page = client.get(page.headers["Location"]).get_data(as_text=True)
+    assert f"هشدار {alert.id} رسیدگی شد: تصدیق‌نامه رسید." in page  # the flash
+    assert 'data-case-state="handled">رسیدگی شده: تصدیق‌نامه رسید</span>' in page
+    assert "amina آن را رسیدگی‌شده بست: تصدیق‌نامه رسید" in page  # the step
+    assert db.session.scalars(select(AlertCase.outcome)).one() == "certificate"
+    alerts = client.get("/alerts?status=open").get_data(as_text=True)
+    assert '<option value="open" selected>باز</option>' in alerts
+    assert '<td data-label="حالت">باز</td>' in alerts and "<th>دوسیه</th>" in alerts
