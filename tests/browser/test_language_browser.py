@@ -17,6 +17,10 @@ PAGES = [
     "/notifications",
     "/at-risk",
     "/at-risk?course=CS101",
+    "/at-risk?unhandled=1",
+    "/alerts",
+    "/retry-queue/group/retry",
+    "/retry-queue/group/cancel?status=dead",
     "/letters/",
     "/letters/mahroom/fa/student",
     "/audit",
@@ -55,17 +59,22 @@ def test_switching_to_dari_gives_a_right_to_left_dari_dashboard(page, sign_in, s
 
 
 def test_no_page_scrolls_sideways_at_390_px_in_english_or_dari(page, sign_in, screenshot):
-    pending_delivery("S1", "mahroom", attempts=1)
+    alert_id = pending_delivery("S1", "mahroom", attempts=1).notification.alert_id
     sign_in("admin")
     page.set_viewport_size(PHONE)
     for language in ("English", "دری"):
         page.goto("/")
         page.get_by_role("button", name=language).click()
-        for path in PAGES:
-            page.goto(path)
+        for path in [*PAGES, f"/cases/{alert_id}/handle?outcome=appeal"]:
+            status = page.goto(path).status
+            assert status == (404 if path == "/no-such-page" else 200), f"{path} in {language} answered {status}"
             scroll, client = _page_width(page)
             assert scroll <= client, f"{path} in {language} is {scroll} px wide at {client} px"
     page.goto("/retry-queue/")
     screenshot(page, "phone-390")
     page.goto("/jobs/notification-threshold-monitor")
     screenshot(page, "job-dari-phone")
+    page.goto("/students/S1#cases")
+    expect(page.locator(f'[data-case="{alert_id}"] .case-state')).to_have_text("جدید")
+    expect(page.get_by_role("button", name="تأیید دیدن")).to_be_visible()
+    screenshot(page, "case-dari-phone")
