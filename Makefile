@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: dev test venv venv-dev catalogs catalogs-extract catalogs-update lint format bench clean
+.PHONY: dev test venv venv-dev catalogs catalogs-extract catalogs-update messages-extract lint format bench clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,15 +19,23 @@ $(BIN)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/.installed
 venv: $(BIN)/.installed catalogs
 venv-dev: $(BIN)/.installed-dev catalogs
 
-## make catalogs: compile the letters' gettext catalogs (portal/translations/*/LC_MESSAGES/letters.po -> .mo)
+## make catalogs: compile the gettext catalogs: the letters' (letters.po) and the pages' (messages.po) -> .mo
 catalogs: $(BIN)/.installed
 	$(BIN)/pybabel compile -d portal/translations -D letters
+	$(BIN)/pybabel compile -d portal/translations -D messages
 
 ## make catalogs-extract / catalogs-update: new source texts -> letters.pot -> every letters.po
 catalogs-extract: $(BIN)/.installed
 	$(BIN)/pybabel extract --no-default-keywords -k _p:1c,2 --no-location --omit-header -o portal/translations/letters.pot portal/domain/letters.py
 catalogs-update: catalogs-extract
 	$(BIN)/pybabel update -i portal/translations/letters.pot -d portal/translations -D letters --width 100
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations -D messages -l fa --no-fuzzy-matching --width 100
+
+## make messages-extract: the pages' words (templates and portal/**.py, see babel.cfg) -> messages.pot;
+## then `make catalogs-update` merges them into fa/messages.po: fill every new empty msgstr
+messages-extract: $(BIN)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _ --no-location --omit-header --sort-output --width 100 -o portal/translations/messages.pot .
+catalogs-extract: messages-extract
 
 ## make dev: the whole system with demo data at http://127.0.0.1:5000 (Ctrl-C stops it all)
 dev: venv

@@ -17,6 +17,7 @@ from portal.clock import iso_utc, utcnow
 from portal.extensions import db
 from portal.models import ApiToken, User
 from portal.models.auth import ROLES, TOKEN_SCOPES
+from portal.page_language import PAGE_LANGUAGES
 
 MIN_PASSWORD_LENGTH = 10
 MAX_USERNAME_LENGTH = 64
@@ -130,6 +131,19 @@ def change_role(user_id: int, role: str, *, actor: str, source: str = "cli", ip:
     details = {"user": user.username, "from": user.role, "to": role}
     user.role = role
     audit.record(actor, "user_role_change", f"user:{user.id}", details=details, source=source, ip=ip)
+    db.session.commit()
+    return user
+
+
+def set_language(user_id: int, language: str, *, actor: str, source: str = "page", ip: str | None = None) -> User:
+    """Save ``language`` as user ``user_id``'s page language and commit (audited as
+    ``user_language_change``). Raises AccountError (nothing written) for an unknown language."""
+    if language not in PAGE_LANGUAGES:
+        raise AccountError(f"must be one of {', '.join(PAGE_LANGUAGES)}; got {str(language)[:20]!r}", "language")
+    user = _user_for_update(user_id)
+    details = {"user": user.username, "from": user.language, "to": language}
+    user.language = language
+    audit.record(actor, "user_language_change", f"user:{user.id}", details=details, source=source, ip=ip)
     db.session.commit()
     return user
 

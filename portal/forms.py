@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_babel import lazy_gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
@@ -15,8 +16,20 @@ csrf = CSRFProtect()
 class SignInForm(FlaskForm):
     """Username and password."""
 
-    username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    username = StringField(
+        "Username",
+        validators=[
+            DataRequired(lazy_gettext("Type your username.")),
+            Length(max=64, message=lazy_gettext("At most %(max)d characters.")),
+        ],
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired(lazy_gettext("Type your password.")),
+            Length(max=1024, message=lazy_gettext("At most %(max)d characters.")),
+        ],
+    )
 
 
 def checks_csrf_itself(view):

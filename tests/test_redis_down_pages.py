@@ -164,3 +164,23 @@ def test_flask_jobs_trigger_says_redis_is_needed_in_one_line_and_records_no_run(
     assert result.exit_code == 1
     assert "Error: This action needs Redis, which is unreachable at 127.0.0.1:" in result.output
     assert "Traceback" not in result.output and _counts() == before
+
+
+def test_a_dari_admin_reads_the_banner_and_the_refusal_in_dari_while_the_api_stays_english(client, redis_down):
+    post, _ = redis_down
+    post("/language", language="fa")
+    page = client.get("/audit").get_data(as_text=True)
+    assert '<html lang="fa" dir="rtl">' in page and 'data-health="critical"' in page
+    assert "Redis در 127.0.0.1:" in page and "در دسترس نیست" in page and BANNER not in page
+    page = post("/jobs/cache-refresh/trigger").get_data(as_text=True)
+    assert "این کار به Redis نیاز دارد که در 127.0.0.1:" in page and "هیچ چیزی تغییر نکرد" in page
+    before = _counts()
+    csrf = client.get("/").get_data(as_text=True).split('name="csrf-token" content="')[1].split('"')[0]
+    response = client.post(
+        "/api/admin/background-jobs",
+        json={"action": "trigger", "jobName": "cache-refresh"},
+        headers={"X-CSRFToken": csrf},
+    )
+    assert response.status_code == 503 and "This action needs Redis, which is unreachable at" in response.json["error"]
+    assert client.get("/api/admin/background-jobs").get_json()["data"]["systemHealth"] == "critical"
+    assert _counts() == before

@@ -1,7 +1,7 @@
 """Sign-in failures counted in the database while Redis is unreachable
 
 Revision ID: 0015_sign_in_failures
-Revises: 0013_import_uploads
+Revises: 0014_user_language
 Create Date: 2026-12-06 22:00:00
 
 One row per failed sign-in (username as typed, lowercased; the client's address; when), kept
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0015_sign_in_failures"
-down_revision = "0013_import_uploads"
+down_revision = "0014_user_language"
 branch_labels = None
 depends_on = None
 

@@ -6,6 +6,8 @@ answer to the form that made it, and never stored in the clear."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user, login_user
 
 from portal import accounts
@@ -26,6 +28,11 @@ FIELD_LABELS = {
     "--name": "Name",
     "--user": "User",
 }
+# A refused change, said whole (the id and the reason are filled in when it is flashed).
+REFUSED_ROLE = lazy_gettext("Changing the role of user %(id)d was refused: %(problem)s")
+REFUSED_DISABLE = lazy_gettext("Disabling user %(id)d was refused: %(problem)s")
+REFUSED_ENABLE = lazy_gettext("Enabling user %(id)d was refused: %(problem)s")
+REFUSED_RESET = lazy_gettext("Resetting user %(id)d was refused: %(problem)s")
 
 
 def _caller() -> dict[str, str | None]:
@@ -74,21 +81,21 @@ def create_user():
     try:
         user = accounts.create_user(username, role, password, **_caller())
     except accounts.AccountError as exc:
-        flash(f"No user was created: {_message(exc)}", "error")
+        flash(_("No user was created: %(problem)s", problem=_message(exc)), "error")
         return _users_page(400, form={"username": username, "role": role})
-    flash(f"Created {user.role} user {user.username!r}.", "success")
+    flash(_("Created %(role)s user %(user)s.", role=user.role, user=repr(user.username)), "success")
     shown = {"user": user.username, "password": password} if generated else None
     return _users_page(shown_once=shown)
 
 
-def _refusable(change, user_id: int, what: str):
+def _refusable(change, user_id: int, refusal):
     """Run ``change``; a refusal is flashed (nothing changed; the caller answers 400), an unknown user is a 404."""
     try:
         return change()
     except accounts.NoSuchUser as exc:
         abort(404, description=str(exc))
     except accounts.AccountError as exc:
-        flash(f"{what} user {user_id} was refused: {_message(exc)}", "error")
+        flash(str(refusal) % {"id": user_id, "problem": _message(exc)}, "error")
         return None
 
 
@@ -97,10 +104,10 @@ def _refusable(change, user_id: int, what: str):
 def change_role(user_id: int):
     """Give a user another role (never leaving no active admin)."""
     role = request.form.get("role", "")
-    user = _refusable(lambda: accounts.change_role(user_id, role, **_caller()), user_id, "Changing the role of")
+    user = _refusable(lambda: accounts.change_role(user_id, role, **_caller()), user_id, REFUSED_ROLE)
     if user is None:
         return _users_page(400)
-    flash(f"{user.username!r} now has the {user.role!r} role.", "success")
+    flash(_("%(user)s now has the %(role)s role.", user=repr(user.username), role=repr(user.role)), "success")
     return redirect(url_for("accounts.users"))
 
 
@@ -108,10 +115,13 @@ def change_role(user_id: int):
 @require_page_role("admin")
 def disable_user(user_id: int):
     """Disable a user: no sign-in, their sessions and tokens refused from their next request."""
-    user = _refusable(lambda: accounts.set_active(user_id, False, **_caller()), user_id, "Disabling")
+    user = _refusable(lambda: accounts.set_active(user_id, False, **_caller()), user_id, REFUSED_DISABLE)
     if user is None:
         return _users_page(400)
-    flash(f"{user.username!r} is disabled: their sessions and API tokens are refused from now on.", "success")
+    flash(
+        _("%(user)s is disabled: their sessions and API tokens are refused from now on.", user=repr(user.username)),
+        "success",
+    )
     return redirect(url_for("accounts.users"))
 
 
@@ -119,10 +129,10 @@ def disable_user(user_id: int):
 @require_page_role("admin")
 def enable_user(user_id: int):
     """Enable a disabled user again."""
-    user = _refusable(lambda: accounts.set_active(user_id, True, **_caller()), user_id, "Enabling")
+    user = _refusable(lambda: accounts.set_active(user_id, True, **_caller()), user_id, REFUSED_ENABLE)
     if user is None:
         return _users_page(400)
-    flash(f"{user.username!r} is enabled: they may sign in again.", "success")
+    flash(_("%(user)s is enabled: they may sign in again.", user=repr(user.username)), "success")
     return redirect(url_for("accounts.users"))
 
 
@@ -131,12 +141,14 @@ def enable_user(user_id: int):
 def reset_password(user_id: int):
     """Set a user's password to a typed one, or a generated one shown once; their other sessions end."""
     password, generated = _new_password()
-    user = _refusable(lambda: accounts.reset_password(user_id, password, **_caller()), user_id, "Resetting")
+    user = _refusable(lambda: accounts.reset_password(user_id, password, **_caller()), user_id, REFUSED_RESET)
     if user is None:
         return _users_page(400)
     if user.id == current_user.id:
         login_user(user)  # a reset ends the user's sessions (portal.auth): keep the one making it
-    flash(f"The password of {user.username!r} is reset: their open sessions are signed out.", "success")
+    flash(
+        _("The password of %(user)s is reset: their open sessions are signed out.", user=repr(user.username)), "success"
+    )
     return _users_page(shown_once={"user": user.username, "password": password} if generated else None)
 
 
@@ -182,7 +194,7 @@ def create_token():
         days = _expiry_days(form["expires_in_days"])
         user, token, row = accounts.create_api_token(form["user"], form["name"], form["scope"], days, **_caller())
     except accounts.AccountError as exc:
-        flash(f"No token was created: {_message(exc)}", "error")
+        flash(_("No token was created: %(problem)s", problem=_message(exc)), "error")
         return _tokens_page(400, form=form)
     return _tokens_page(created={"token": token, "row": row, "user": user.username})
 
@@ -208,7 +220,15 @@ def revoke_token(token_id: int):
     _token(token_id)
     row, revoked_now = accounts.revoke_token(token_id, **_caller())
     if not revoked_now:
-        flash(f"Token {row.id} {row.name!r} was revoked already; nothing changed.", "error")
+        flash(_("Token %(id)d %(name)s was revoked already; nothing changed.", id=row.id, name=repr(row.name)), "error")
         return _tokens_page(400)
-    flash(f"Token {row.id} {row.name!r} of {row.user.username} is revoked: it is refused from now on.", "success")
+    flash(
+        _(
+            "Token %(id)d %(name)s of %(user)s is revoked: it is refused from now on.",
+            id=row.id,
+            name=repr(row.name),
+            user=row.user.username,
+        ),
+        "success",
+    )
     return redirect(url_for("accounts.tokens"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_login import current_user
 
 from portal.alerts import cases
@@ -17,11 +18,20 @@ from portal.models.cases import CASE_OUTCOMES
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
+# The outcomes are stored and sent as their English keys; a page says them in its language
+# (the same words as the status_word macro's).
+OUTCOME_WORDS = {
+    "contacted": lazy_gettext("contacted"),
+    "certificate": lazy_gettext("certificate"),
+    "appeal": lazy_gettext("appeal"),
+    "other": lazy_gettext("other"),
+}
+
 
 def _alert(alert_id: int) -> Alert:
     alert = db.session.get(Alert, alert_id)
     if alert is None:
-        abort(404, description=f"No alert has the id {alert_id}.")
+        abort(404, description=_("No alert has the id %(id)d.", id=alert_id))
     return alert
 
 
@@ -97,7 +107,7 @@ def handle(alert_id: int):
     return _step(
         alert_id,
         lambda: cases.handle(alert_id, outcome, current_user, **_caller()),
-        _("Alert %(id)d is handled: %(outcome)s.", id=alert_id, outcome=outcome),
+        _("Alert %(id)d is handled: %(outcome)s.", id=alert_id, outcome=OUTCOME_WORDS.get(outcome, outcome)),
     )
 
 

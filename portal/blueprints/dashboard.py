@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import redis_status
@@ -107,12 +108,12 @@ def job_action(name: str, action: str):
         except RedisUnavailable as exc:
             flash(str(exc), "error")
             return _back()
-        flash(f"Triggered {name}: run #{run.id} is {run.status}.", "success")
+        flash(_("Triggered %(job)s: run #%(run)d is %(status)s.", job=name, run=run.id, status=run.status), "success")
     elif action == "stop":
         _stop(name)
     else:
         jobs.start_job(name, **_caller())
-        flash(f"Started {name}: it runs on its schedule again.", "success")
+        flash(_("Started %(job)s: it runs on its schedule again.", job=name), "success")
     return _back()
 
 
@@ -123,14 +124,21 @@ def _stop(name: str) -> None:
         resume_at = pauses.resolve_end(form.get("until") or None, form.get("for") or None)
         status = jobs.stop_job(name, **_caller(), reason=form.get("reason"), resume_at=resume_at)
     except pauses.InvalidPause as exc:
-        flash(f"{name} was not stopped: {exc}.", "error")
+        flash(_("%(job)s was not stopped: %(problem)s.", job=name, problem=exc), "error")
         return
     if resume_at is not None:
-        flash(f"Stopped {name} until {pauses.local_text(resume_at)}; it starts again by itself then.", "success")
+        flash(
+            _(
+                "Stopped %(job)s until %(time)s; it starts again by itself then.",
+                job=name,
+                time=pauses.local_text(resume_at),
+            ),
+            "success",
+        )
     else:
-        flash(f"Stopped {name}: it will not run on its schedule until started.", "success")
+        flash(_("Stopped %(job)s: it will not run on its schedule until started.", job=name), "success")
     if status["pauseReason"]:
-        flash(f"Reason recorded: {status['pauseReason']}", "info")
+        flash(_("Reason recorded: %(reason)s", reason=status["pauseReason"]), "info")
 
 
 @bp.post("/jobs/all/<action>")
@@ -139,10 +147,10 @@ def all_jobs_action(action: str):
     """Stop or start every job."""
     if action == "stop":
         jobs.stop_all(**_caller())
-        flash("Stopped every job.", "success")
+        flash(_("Stopped every job."), "success")
     elif action == "start":
         jobs.start_all(**_caller())
-        flash("Started every job.", "success")
+        flash(_("Started every job."), "success")
     else:
         abort(404)
     return _back()
@@ -159,14 +167,19 @@ def queue_action(name: str, action: str):
         if action == "pause":
             changed = queue_pause.pause_queue(name, **_caller())
             flash(
-                f"Paused {name}: workers take nothing from it; its jobs wait."
+                _("Paused %(queue)s: workers take nothing from it; its jobs wait.", queue=name)
                 if changed
-                else f"{name} was paused already.",
+                else _("%(queue)s was paused already.", queue=name),
                 "success",
             )
         else:
             changed = queue_pause.resume_queue(name, **_caller())
-            flash(f"Resumed {name}: workers take its jobs again." if changed else f"{name} was not paused.", "success")
+            flash(
+                _("Resumed %(queue)s: workers take its jobs again.", queue=name)
+                if changed
+                else _("%(queue)s was not paused.", queue=name),
+                "success",
+            )
     except queue_pause.UnknownQueue as exc:
         abort(404, description=str(exc))
     except RedisUnavailable as exc:

@@ -4,6 +4,7 @@ saved as versions (history, revert), admins only for changes."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.auth import require_page_role
@@ -74,10 +75,16 @@ def save(kind: str, language: str, recipient: str):
     try:
         saved = templates.save(kind, language, recipient, subject, body, **_caller())
     except templates.LetterRefused as refused:
-        flash("The letter was not saved: " + "; ".join(refused.problems) + ".", "error")
+        flash(_("The letter was not saved: %(problems)s.", problems="; ".join(refused.problems)), "error")
         return _edit_page(kind, language, recipient, subject, body, refused.problems, status=400)
     flash(
-        f"Saved as version {saved.version}: the next {kind} letters in {LETTER_LANGUAGES[language]} use it.", "success"
+        _(
+            "Saved as version %(version)s: the next %(kind)s letters in %(language)s use it.",
+            version=saved.version,
+            kind=kind,
+            language=LETTER_LANGUAGES[language],
+        ),
+        "success",
     )
     return redirect(url_for("letters.edit", kind=kind, language=language, recipient=recipient))
 
@@ -107,7 +114,7 @@ def revert(kind: str, language: str, recipient: str):
     except LookupError as exc:
         abort(404, description=f"Nothing was reverted: {exc}.")
     except templates.LetterRefused as refused:
-        flash("Nothing was reverted: " + "; ".join(refused.problems) + ".", "error")
+        flash(_("Nothing was reverted: %(problems)s.", problems="; ".join(refused.problems)), "error")
     else:
         flash(f"{saved.note.capitalize()}, saved as version {saved.version}.", "success")
     return redirect(url_for("letters.edit", kind=kind, language=language, recipient=recipient))

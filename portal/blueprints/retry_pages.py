@@ -49,16 +49,23 @@ def retry(delivery_id: int):
     except LookupError:
         abort(404, description=f"There is no delivery #{delivery_id}.")
     except ValueError as exc:
-        flash(f"Delivery #{delivery_id} was not retried: {exc}", "error")
+        flash(_("Delivery #%(id)d was not retried: %(problem)s", id=delivery_id, problem=exc), "error")
         return _back()
     except RedisUnavailable as exc:
         flash(str(exc), "error")
         return _back()
     held = retry_queue.held_until_labels([delivery]).get(delivery_id)
     if held:
-        flash(f"Delivery #{delivery_id} will be attempted again at the end of quiet hours ({held}).", "success")
+        flash(
+            _(
+                "Delivery #%(id)d will be attempted again at the end of quiet hours (%(time)s).",
+                id=delivery_id,
+                time=held,
+            ),
+            "success",
+        )
     else:
-        flash(f"Delivery #{delivery_id} will be attempted again now.", "success")
+        flash(_("Delivery #%(id)d will be attempted again now.", id=delivery_id), "success")
     return _back()
 
 
@@ -71,9 +78,9 @@ def cancel(delivery_id: int):
     except LookupError:
         abort(404, description=f"There is no delivery #{delivery_id}.")
     except ValueError as exc:
-        flash(f"Delivery #{delivery_id} was not cancelled: {exc}", "error")
+        flash(_("Delivery #%(id)d was not cancelled: %(problem)s", id=delivery_id, problem=exc), "error")
         return _back()
-    flash(f"Delivery #{delivery_id} is cancelled.", "success")
+    flash(_("Delivery #%(id)d is cancelled.", id=delivery_id), "success")
     return _back()
 
 
@@ -89,7 +96,14 @@ def confirm_clear():
 def clear():
     """Cancel every pending delivery and remove their scheduled jobs."""
     cleared = retry_queue.clear_retry_queue(**_caller())
-    flash(f"Cleared the retry queue: {cleared} pending deliver{'y' if cleared == 1 else 'ies'} cancelled.", "success")
+    flash(
+        ngettext(
+            "Cleared the retry queue: %(num)d pending delivery cancelled.",
+            "Cleared the retry queue: %(num)d pending deliveries cancelled.",
+            cleared,
+        ),
+        "success",
+    )
     return redirect(url_for("retry.index"))
 
 

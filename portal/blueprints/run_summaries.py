@@ -5,19 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
 # Known summary keys, in the order they read best, with their labels.
 LABELS = {
-    "totalStudentsChecked": "students checked",
-    "alertsResolved": "resolved",
-    "notificationsQueued": "notifications queued",
-    "batches": "batches",
-    "requeued": "deliveries re-enqueued",
-    "notificationsRequeued": "fan-outs re-enqueued",
-    "students": "students",
-    "courses": "courses",
-    "archived": "audit entries archived",
-    "reason": "reason",
-    "servedByRunId": "served by run",
+    "totalStudentsChecked": lazy_gettext("students checked"),
+    "alertsResolved": lazy_gettext("resolved"),
+    "notificationsQueued": lazy_gettext("notifications queued"),
+    "batches": lazy_gettext("batches"),
+    "requeued": lazy_gettext("deliveries re-enqueued"),
+    "notificationsRequeued": lazy_gettext("fan-outs re-enqueued"),
+    "students": lazy_gettext("students"),
+    "courses": lazy_gettext("courses"),
+    "archived": lazy_gettext("audit entries archived"),
+    "reason": lazy_gettext("reason"),
+    "servedByRunId": lazy_gettext("served by run"),
 }
 SKIPPED = {"executionTime", "timestamp", "async", "alertsOpened", "alertsSuppressed", "errors", "tick", "dryRun"}
 
@@ -36,16 +39,20 @@ def summary_parts(summary: dict[str, Any] | None) -> list[str]:
         return []
     parts: list[str] = []
     if "totalStudentsChecked" in summary:
-        parts.append(f"{_number(summary['totalStudentsChecked'])} students checked")
+        parts.append(_("%(count)s students checked", count=_number(summary["totalStudentsChecked"])))
     opened = summary.get("alertsOpened")
     if isinstance(opened, dict):
         suppressed = summary.get("alertsSuppressed") or 0
-        warning = f"{_number(opened.get('warning', 0))} warning" + (
-            f" ({_number(suppressed)} suppressed)" if suppressed else ""
-        )
-        parts.append(
-            f"opened {warning}, {_number(opened.get('mahroom', 0))} mahroom, {_number(opened.get('tasdiq', 0))} tasdiq"
-        )
+        counts = {key: _number(opened.get(key, 0)) for key in ("warning", "mahroom", "tasdiq")}
+        if suppressed:
+            text = _(
+                "opened %(warning)s warning (%(suppressed)s suppressed), %(mahroom)s mahroom, %(tasdiq)s tasdiq",
+                suppressed=_number(suppressed),
+                **counts,
+            )
+        else:
+            text = _("opened %(warning)s warning, %(mahroom)s mahroom, %(tasdiq)s tasdiq", **counts)
+        parts.append(text)
     for key, value in summary.items():
         if key in SKIPPED or key == "totalStudentsChecked" or isinstance(value, dict | list):
             continue
@@ -54,9 +61,9 @@ def summary_parts(summary: dict[str, Any] | None) -> list[str]:
             f"{label}: {value}" if key in ("reason", "servedByRunId", "method") else f"{_number(value)} {label}"
         )
     if summary.get("tick"):
-        parts.append(f"tick {summary['tick']}")
+        parts.append(_("tick %(tick)s", tick=summary["tick"]))
     if "executionTime" in summary:
-        parts.append(f"took {summary['executionTime'] / 1000:.1f} s")
+        parts.append(_("took %(seconds).1f s", seconds=summary["executionTime"] / 1000))
     for error in summary.get("errors") or []:
-        parts.append(f"error: {error}")
+        parts.append(_("error: %(error)s", error=error))
     return parts

@@ -2,27 +2,53 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from markupsafe import Markup, escape
 
 from portal import redis_status
 from portal.blueprints.run_summaries import summary_parts
 from portal.clock import iso_utc, utcnow
+from portal.domain.cron_words import cron_words
+from portal.page_language import LANGUAGE_NAMES, page_language, text_direction
 from portal.periodic.pauses import local_text
 
 DEFAULT_LIVE_REFRESH_SECONDS = 5
+# The zone's city in the page's words; a zone not listed reads as its own last part (Europe/Berlin: Berlin).
+CITY_NAMES = {"Asia/Kabul": lazy_gettext("Kabul"), "UTC": "UTC"}
+
+
+def _zone() -> str:
+    return current_app.config.get("UNIVERSITY_TIMEZONE", "UTC")
+
+
+def zone_city(zone: str) -> str:
+    """The city that names ``zone`` in the words ("Kabul" for Asia/Kabul)."""
+    return str(CITY_NAMES.get(zone, zone.rsplit("/", 1)[-1].replace("_", " ")))
+
+
+def zone_in_words() -> str:
+    """The footer's sentence: "Times are Kabul time (UTC+04:30)." at the offset in force now."""
+    offset = datetime.now(ZoneInfo(_zone())).strftime("%z")
+    return _("Times are %(city)s time (UTC%(offset)s).", city=zone_city(_zone()), offset=f"{offset[:3]}:{offset[3:]}")
 
 
 def cron_in_words(expression: str | None) -> str:
-    """Return a cron expression in English (``*/15 * * * *`` -> "Every 15 minutes"), UTC."""
+    """Return a UTC cron expression in words in UNIVERSITY_TIMEZONE ("every day at 06:30 Kabul
+    time (02:00 UTC)"); a shape the local words cannot say exactly reads in UTC words."""
     if not expression:
         return ""
+    words = cron_words(expression, _zone(), zone_city(_zone()), reference=utcnow(), gettext=_)
+    if words:
+        return words
     from cron_descriptor import get_description
 
     try:
-        return f"{get_description(expression)} (UTC)"
+        return _("%(words)s (UTC)", words=get_description(expression))
     except Exception:  # an odd expression still shows as cron next to this
         return expression
 
@@ -47,12 +73,13 @@ def when(value) -> str:
 
 def local_time(value) -> Markup:
     """Return a time (naive UTC datetime or ISO string) as a ``<time>`` element showing it in
-    UNIVERSITY_TIMEZONE, with the UTC time in its ``title``; '—' when absent."""
+    UNIVERSITY_TIMEZONE (``2026-03-01 06:30``), with the UTC time in its ``title``; '—' when absent."""
     moment = _as_datetime(value)
     if moment is None:
         return Markup("—")
     utc = f"{moment:%Y-%m-%dT%H:%M:%S}Z"
-    return Markup(f'<time datetime="{utc}" title="{escape(when(moment))}">{escape(local_text(moment))}</time>')
+    local = moment.replace(tzinfo=UTC).astimezone(ZoneInfo(_zone()))  # the footer names the zone
+    return Markup(f'<time datetime="{utc}" title="{escape(when(moment))}">{local:%Y-%m-%d %H:%M}</time>')
 
 
 def age(value) -> str:
@@ -61,8 +88,9 @@ def age(value) -> str:
     if moment is None:
         return "—"
     seconds = int((utcnow() - moment).total_seconds())
-    suffix = "ago" if seconds >= 0 else "from now"
-    return f"{seconds_in_words(abs(seconds))} {suffix}"
+    if seconds >= 0:
+        return _("%(span)s ago", span=seconds_in_words(seconds))
+    return _("%(span)s from now", span=seconds_in_words(-seconds))
 
 
 def seconds_in_words(seconds: float | int | None) -> str:
@@ -71,12 +99,12 @@ def seconds_in_words(seconds: float | int | None) -> str:
         return "—"
     seconds = int(seconds)
     if seconds < 60:
-        return f"{seconds} s"
+        return _("%(seconds)d s", seconds=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return _("%(minutes)d min", minutes=seconds // 60)
     if seconds < 86400:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"
+        return _("%(hours)d h %(minutes)d min", hours=seconds // 3600, minutes=seconds % 3600 // 60)
+    return _("%(days)d d %(hours)d h", days=seconds // 86400, hours=seconds % 86400 // 3600)
 
 
 def duration(value) -> str:
@@ -87,9 +115,9 @@ def duration(value) -> str:
         value = value * 1000
     value = int(value)
     if value < 1000:
-        return f"{value} ms"
+        return _("%(ms)d ms", ms=value)
     if value < 60_000:
-        return f"{value / 1000:.1f} s"
+        return _("%(seconds).1f s", seconds=value / 1000)
     return seconds_in_words(value // 1000)
 
 
@@ -108,6 +136,13 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(redis_status.down_health, "redis_down_health")
 
     @app.context_processor
-    def _live_refresh():
+    def _page_values():
         seconds = app.config.get("LIVE_REFRESH_SECONDS", DEFAULT_LIVE_REFRESH_SECONDS)
-        return {"live_refresh_ms": int(float(seconds) * 1000)}
+        language = page_language()
+        return {
+            "live_refresh_ms": int(float(seconds) * 1000),
+            "page_lang": language,
+            "page_dir": text_direction(language),
+            "language_names": LANGUAGE_NAMES,
+            "zone_in_words": zone_in_words,
+        }

@@ -30,10 +30,14 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")  # the pages' language
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
-    __table_args__ = (CheckConstraint("role IN ('admin', 'viewer')", name="role_known"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'viewer')", name="role_known"),
+        CheckConstraint("language IN ('en', 'fa')", name="language_known"),
+    )
 
     @property
     def is_admin(self) -> bool:
