@@ -28,6 +28,7 @@ PAGES = [
     "/students/?q=S1",
     "/accounts/",
     "/accounts/tokens",
+    "/imports/",
     "/no-such-page",
 ]
 
