@@ -34,7 +34,7 @@ catalogs-update: catalogs-extract
 ## make messages-extract: the pages' words (templates and portal/**.py, see babel.cfg) -> messages.pot;
 ## then `make catalogs-update` merges them into fa/messages.po: fill every new empty msgstr
 messages-extract: $(BIN)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _ --no-location --omit-header --sort-output --width 100 -o portal/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _ -k N_ --no-location --omit-header --sort-output --width 100 -o portal/translations/messages.pot .
 catalogs-extract: messages-extract
 
 ## make dev: the whole system with demo data at http://127.0.0.1:5000 (Ctrl-C stops it all)

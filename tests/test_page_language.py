@@ -112,7 +112,7 @@ def test_the_dari_catalog_translates_every_marked_string(tmp_path):
 
     pot = tmp_path / "messages.pot"
     CommandLineInterface().run(
-        ["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "lazy_gettext", "-o", str(pot), str(ROOT)]
+        ["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "lazy_gettext", "-k", "N_", "-o", str(pot), str(ROOT)]
     )
     with pot.open("rb") as handle:
         marked = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(handle) if m.id}

@@ -12,6 +12,7 @@ from markupsafe import Markup, escape
 
 from portal import redis_status
 from portal.blueprints.run_summaries import summary_parts
+from portal.blueprints.status_words import status_word
 from portal.clock import iso_utc, utcnow
 from portal.domain.cron_words import cron_words
 from portal.page_language import LANGUAGE_NAMES, page_language, text_direction
@@ -123,6 +124,7 @@ def duration(value) -> str:
 
 def register_template_helpers(app: Flask) -> None:
     """Install the filters and the values every template may use."""
+    app.add_template_global(status_word, "status_text")
     app.add_template_filter(cron_in_words, "cron_words")
     app.add_template_filter(when, "when")
     app.add_template_filter(age, "age")
