@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import itertools
 import re
-import time
 from datetime import datetime
 
 import pytest
@@ -21,6 +20,7 @@ from portal.models import AuditLog, Delivery
 from portal.notifications import group_actions
 from tests import factories
 from tests.adminkit import pending_delivery
+from tests.sqltrace import sql_statements
 from tests.test_auth import PASSWORD, csrf_from, sign_in
 
 _numbers = itertools.count(1)
@@ -175,8 +175,9 @@ def test_the_list_offers_both_group_actions_with_its_filter_and_count(web, sets)
 
 
 @pytest.mark.slow
-def test_ten_thousand_deliveries_are_retried_then_cancelled_in_bulk_within_seconds(any_app):
-    """Set-based: 10,000 shown deliveries in a few statements and 100 RQ jobs (times printed)."""
+def test_ten_thousand_deliveries_are_retried_then_cancelled_in_bulk_in_a_bounded_number_of_statements(any_app):
+    """Set-based: 10,000 shown deliveries in about a hundred statements and 100 RQ jobs, not 10,000
+    of each (the times are in docs/performance.md, "Retry-queue group actions")."""
     _delivery("mahroom", "email", 2)
     for copy in range(14):  # doubled 14 times, then cut to 10,000 (recipients kept unique)
         db.session.execute(
@@ -190,16 +191,13 @@ def test_ten_thousand_deliveries_are_retried_then_cancelled_in_bulk_within_secon
     db.session.commit()
     shown = {"status": "pending", "kind": "mahroom", "attempts": 2, "channel": None}
     caller = {"actor": "admin", "source": "page", "ip": None}
-    started = time.perf_counter()
-    retried = group_actions.retry_group(shown, group_actions.take_snapshot(shown), **caller)
-    retry_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    cancelled = group_actions.cancel_group(shown, group_actions.take_snapshot(shown), **caller)
-    cancel_seconds = time.perf_counter() - started
-    print(f"\n{db.engine.dialect.name}: retry 10,000 in {retry_seconds:.2f} s, cancel in {cancel_seconds:.2f} s")
+    with sql_statements() as retry_sql:
+        retried = group_actions.retry_group(shown, group_actions.take_snapshot(shown), **caller)
+    with sql_statements() as cancel_sql:
+        cancelled = group_actions.cancel_group(shown, group_actions.take_snapshot(shown), **caller)
     assert (retried, cancelled) == (10_000, 10_000)
     assert len(Queue(queues.URGENT, connection=queues.get_redis()).get_job_ids()) == 100
-    assert retry_seconds < 10 and cancel_seconds < 10
+    assert len(retry_sql) <= 120 and len(cancel_sql) <= 10, (len(retry_sql), len(cancel_sql))
 
 
 def test_inside_quiet_hours_a_quiet_kinds_email_waits_for_the_windows_end_and_inbox_goes_now(any_app):
