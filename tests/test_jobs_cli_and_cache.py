@@ -97,3 +97,21 @@ def test_saving_attendance_invalidates_the_students_cached_summary(app):
     assert redis.get(summary_cache.summary_key(s2.id)) is not None
     assert summary_cache.get_summary(s1.id)["courses"][0]["absent"] == "2.00"  # recomputed on the miss
     assert redis.get(summary_cache.summary_key(s1.id)) is not None
+
+
+def test_many_summaries_come_from_one_read_with_the_misses_computed_and_cached(app):
+    cs = factories.course()
+    s1, s2 = factories.student("S1"), factories.student("S2")
+    factories.attend(s1, cs, ["present"] * 3 + ["absent"])
+    factories.attend(s2, cs, ["present", "sick"])
+    redis = get_redis()
+    redis.set(summary_cache.summary_key(s1.id), json.dumps({"studentId": s1.id, "courses": [], "cached": True}))
+
+    summaries = summary_cache.get_summaries([s1.id, s2.id, s2.id, 999_999])
+
+    assert sorted(summaries) == [s1.id, s2.id]  # a student that does not exist is left out
+    assert summaries[s1.id]["cached"] is True  # a cached summary is taken as it is
+    assert summaries[s2.id]["courses"][0]["presenceRate"] == "50.00"  # a miss is computed ...
+    assert json.loads(redis.get(summary_cache.summary_key(s2.id))) == summaries[s2.id]  # ... and cached
+    assert redis.get(summary_cache.summary_key(999_999)) is None
+    assert summary_cache.get_summaries([]) == {}

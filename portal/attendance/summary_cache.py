@@ -137,3 +137,32 @@ def get_summary(student_id: int) -> dict | None:
     if summary is not None:
         redis.set(summary_key(student_id), json.dumps(summary, separators=(",", ":")), ex=SUMMARY_TTL_SECONDS)
     return summary
+
+
+def get_summaries(student_ids) -> dict[int, dict]:
+    """Return the summaries of many students at once: one MGET, the misses computed together
+    and cached in one pipeline (a student that does not exist is left out).
+
+    With Redis down they are computed from the database (the same numbers, uncached).
+    """
+    ids = sorted(set(student_ids))
+    if not ids:
+        return {}
+    if not redis_status.redis_reachable():
+        return build_summaries(ids)
+    redis = get_redis()
+    try:
+        cached = redis.mget([summary_key(sid) for sid in ids])
+    except RedisError as exc:
+        redis_status.note_redis_down(exc)
+        return build_summaries(ids)
+    found = {sid: json.loads(raw) for sid, raw in zip(ids, cached, strict=True) if raw is not None}
+    missing = [sid for sid in ids if sid not in found]
+    if missing:
+        built = build_summaries(missing)
+        with redis.pipeline(transaction=False) as pipe:
+            for sid, summary in built.items():
+                pipe.set(summary_key(sid), json.dumps(summary, separators=(",", ":")), ex=SUMMARY_TTL_SECONDS)
+            pipe.execute()
+        found.update(built)
+    return found

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from portal.alerts.outlook import AlertOutlook
-from portal.attendance.summary_cache import get_summary
+from portal.attendance.summary_cache import get_summaries
 from portal.clock import iso_utc
 from portal.extensions import db
 from portal.models import Alert, AuditLog, Course, Delivery, JobRun, Notification, Student
@@ -326,8 +326,7 @@ def courses_with_open_alerts() -> list[dict[str, Any]]:
 def current_rates(alerts: list[Alert]) -> dict[tuple[int, int], dict[str, Any]]:
     """Return today's rates of the alerts' (student, course) pairs from the per-student cache."""
     rates: dict[tuple[int, int], dict[str, Any]] = {}
-    for student_id in {alert.student_id for alert in alerts}:
-        summary = get_summary(student_id) or {}
+    for student_id, summary in get_summaries(alert.student_id for alert in alerts).items():
         for course in summary.get("courses", []):
             rates[(student_id, course["courseId"])] = course
     return rates
