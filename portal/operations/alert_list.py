@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from portal.alerts.case_views import CaseView, state_of
 from portal.extensions import db
 from portal.models import Alert, AlertCase, Course, Student, Term, User
-from portal.operations.browse import DEFAULT_PER_PAGE, PageOf
+from portal.operations.browse import DEFAULT_PER_PAGE, PageOf, filtered_alerts
 from portal.operations.csv_export import streamed_rows
 
 EXPORT_CHUNK = 1000
@@ -45,15 +45,7 @@ def _statement(status=None, kind=None, course=None, student=None):
         .outerjoin(AlertCase, AlertCase.alert_id == Alert.id)
         .outerjoin(User, User.id == AlertCase.assigned_to_id)
     )
-    if status:
-        stmt = stmt.where(Alert.status == status)
-    if kind:
-        stmt = stmt.where(Alert.kind == kind)
-    if course:
-        stmt = stmt.where(Course.code == course)
-    if student:
-        stmt = stmt.where(Student.student_number == student)
-    return stmt
+    return filtered_alerts(stmt, status=status, kind=kind, course=course, student=student)
 
 
 def _count(status=None, kind=None, course=None, student=None):

@@ -171,6 +171,11 @@ def page_json(pagination, item_json: Callable[[Any], dict] | None = None) -> dic
 def alerts_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status=None, kind=None, course=None, student=None):
     """Return a page of alerts, newest first, with their student and course loaded."""
     stmt = select(Alert).join(Alert.student).join(Alert.course).order_by(Alert.opened_at.desc(), Alert.id.desc())
+    return _paginate(filtered_alerts(stmt, status=status, kind=kind, course=course, student=student), page, per_page)
+
+
+def filtered_alerts(stmt, *, status=None, kind=None, course=None, student=None):
+    """``stmt`` (alerts joined to their student and course) narrowed by the alerts lists' filters."""
     if status:
         stmt = stmt.where(Alert.status == status)
     if kind:
@@ -179,7 +184,7 @@ def alerts_page(page: int = 1, per_page: int = DEFAULT_PER_PAGE, *, status=None,
         stmt = stmt.where(Course.code == course)
     if student:
         stmt = stmt.where(Student.student_number == student)
-    return _paginate(stmt, page, per_page)
+    return stmt
 
 
 def alert_json(alert: Alert, outlook: AlertOutlook | None = None) -> dict[str, Any]:
